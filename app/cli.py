@@ -1,0 +1,124 @@
+"""The `wxstream` command: run the stack or one component, and the operator's tools.
+
+Every command builds Settings once from `WXSTREAM_*` (flags override) and passes it down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Sequence
+
+from app.accounts import AccountsError, load_accounts
+from app.settings import Settings, SettingsError
+
+__all__ = ("main",)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    if getattr(args, "data_dir", None):
+        settings = replace(settings, data_dir=args.data_dir)
+    return settings
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM stops `up` the way Ctrl-C does: every component, in reverse order."""
+    raise KeyboardInterrupt
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from app.embedded.process import ComponentError
+    from app.stack import Stack
+
+    settings = _settings(args)
+    load_accounts(settings)  # fail before starting anything, and create the demo account
+    signal.signal(signal.SIGTERM, _interrupt)
+    stack = Stack(settings)
+    try:
+        with stack:
+            print("wxstream: try `.venv/bin/wxstream send hi` in another terminal; Ctrl-C stops everything.", flush=True)
+            stack.watch()
+    except KeyboardInterrupt:
+        print("\nwxstream: stopped.")
+        return 0
+    except ComponentError as exc:
+        print(f"wxstream: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from app.worker import run_worker
+
+    run_worker(_settings(args))
+    return 0
+
+
+def cmd_ingress(args: argparse.Namespace) -> int:
+    from app.ingress.server import run_ingress
+
+    settings = _settings(args)
+    _logging(settings)
+    run_ingress(settings, load_accounts(settings))
+    return 0
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from app.send import SendError, send_text
+
+    settings = _settings(args)
+    accounts = load_accounts(settings)
+    name = args.account or next(iter(accounts))
+    if name not in accounts:
+        print(f"wxstream send: unknown account {name!r}; known: {', '.join(accounts)}", file=sys.stderr)
+        return 2
+    try:
+        reply = asyncio.run(send_text(settings, accounts[name], args.openid, args.text, args.timeout))
+    except SendError as exc:
+        print(f"wxstream send: {exc}", file=sys.stderr)
+        return 1
+    print(reply.text)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wxstream", description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, help="overrides WXSTREAM_DATA_DIR")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("up", help="start broker, tritonserver, worker and ingress; Ctrl-C stops all").set_defaults(
+        run=cmd_up
+    )
+    commands.add_parser("worker", help="run the Faust worker (agents and tables)").set_defaults(run=cmd_worker)
+    commands.add_parser("ingress", help="run the HTTP ingress WeChat calls").set_defaults(run=cmd_ingress)
+
+    send = commands.add_parser("send", help="act as WeChat: send a text message and print the reply")
+    send.add_argument("text")
+    send.add_argument("--account", help="account name (default: the first in the accounts file)")
+    send.add_argument("--openid", default="o_wxstream_cli_user", help="the sending user's openid")
+    send.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the reply")
+    send.set_defaults(run=cmd_send)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (SettingsError, AccountsError) as exc:
+        print(f"wxstream: {exc}", file=sys.stderr)
+        return 2

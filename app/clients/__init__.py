@@ -1,0 +1,1 @@
+"""Async I/O adapters used by the agents (Triton, WeChat's API)."""

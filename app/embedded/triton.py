@@ -1,0 +1,84 @@
+"""The embedded Triton Inference Server: the real `tritonserver` from the nvidia-pytriton
+wheel, on CPU, serving `triton_models/` with the Python backend.
+
+The wheel ships the server, the Python backend and one backend stub per Python version;
+we assemble a backends directory once (the stub must be a copy) and start the server
+with the library path and PATH its stubs need to find this interpreter's packages.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+import sysconfig
+from pathlib import Path
+
+from app.embedded.process import ManagedProcess, free_port, http_ready
+
+__all__ = ("start_triton",)
+
+
+def _pytriton_root() -> Path:
+    spec = importlib.util.find_spec("pytriton")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("nvidia-pytriton is not installed; run `make run` to bootstrap the environment")
+    return Path(spec.submodule_search_locations[0])
+
+
+def _backends_dir(data_dir: Path, server_root: Path) -> Path:
+    """`<data_dir>/triton/backends/python` with this Python's stub; built once."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    target = data_dir / "triton" / f"backends-py{version}"
+    python = target / "python"
+    stub = python / "triton_python_backend_stub"
+    if not stub.exists():
+        python.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(server_root / "python_backend_stubs" / version / "triton_python_backend_stub", stub)
+        for name in ("libtriton_python.so", "triton_python_backend_utils.py"):
+            link = python / name
+            if not link.exists():
+                link.symlink_to(server_root / "backends" / "python" / name)
+    return target
+
+
+def _environment(root: Path) -> dict[str, str]:
+    libs = [sysconfig.get_config_var("LIBDIR") or "", str(root.parent / "nvidia_pytriton.libs")]
+    env = dict(os.environ)
+    env["LD_LIBRARY_PATH"] = os.pathsep.join([p for p in libs if p] + [env.get("LD_LIBRARY_PATH", "")]).rstrip(os.pathsep)
+    # The stub runs `python` from PATH: it must be this interpreter, with its packages.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    return env
+
+
+def start_triton(
+    model_repository: Path, data_dir: Path, log_dir: Path, host: str = "127.0.0.1", timeout: float = 120.0
+) -> tuple[ManagedProcess, str]:
+    """Start tritonserver on free ports; returns the process and its gRPC `host:port`."""
+    root = _pytriton_root()
+    server_root = root / "tritonserver"
+    http_port, grpc_port, metrics_port = free_port(host), free_port(host), free_port(host)
+    argv = [
+        str(server_root / "bin" / "tritonserver"),
+        f"--model-repository={model_repository.resolve()}",
+        f"--backend-directory={_backends_dir(data_dir, server_root).resolve()}",
+        f"--http-address={host}",
+        f"--http-port={http_port}",
+        f"--grpc-address={host}",
+        f"--grpc-port={grpc_port}",
+        f"--metrics-address={host}",
+        f"--metrics-port={metrics_port}",
+        "--allow-gpu-metrics=false",
+        "--pinned-memory-pool-byte-size=0",
+        "--exit-timeout-secs=5",
+        "--backend-config=python,shm-default-byte-size=16777216",
+    ]
+    proc = ManagedProcess("tritonserver", argv, log_dir / "tritonserver.log", env=_environment(root)).start()
+    try:
+        proc.wait_ready(http_ready(f"http://{host}:{http_port}/v2/health/ready"), timeout)
+    except Exception:
+        proc.stop()
+        raise
+    return proc, f"{host}:{grpc_port}"

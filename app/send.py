@@ -1,0 +1,104 @@
+"""`wxstream send`: play WeChat for one text message and print the reply.
+
+Signs (and in compat/safe mode encrypts) a callback for a configured account exactly as
+WeChat would, posts it to the ingress, and waits for the answer on the replies topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass
+
+import aiohttp
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from app.accounts import Account
+from app.stack import read_stack_file
+from app.settings import Settings
+from app.topics import REPLIES, Reply
+from app.wechat.xmlparse import render_fields
+
+__all__ = ("SendError", "send_text", "text_callback_xml")
+
+
+class SendError(RuntimeError):
+    """The message could not be delivered or no reply came in time."""
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    kafka_url: str
+    ingress_url: str
+
+
+def resolve_endpoints(settings: Settings) -> Endpoints:
+    """Explicit settings first, then the running `wxstream up` of this data dir."""
+    stack = read_stack_file(settings.data_dir)
+    kafka_url = settings.kafka_url or (stack.kafka_url if stack else None)
+    if kafka_url is None:
+        raise SendError(
+            f"no running stack found in {settings.data_dir} and WXSTREAM_KAFKA_URL is unset: start it with `make run`"
+        )
+    return Endpoints(kafka_url, stack.ingress_url if stack else settings.ingress_url)
+
+
+def text_callback_xml(account: Account, openid: str, text: str, msg_id: int, create_time: int) -> str:
+    return render_fields(
+        {
+            "ToUserName": account.original_id or account.appid,
+            "FromUserName": openid,
+            "CreateTime": str(create_time),
+            "MsgType": "text",
+            "Content": text,
+            "MsgId": str(msg_id),
+        }
+    )
+
+
+async def send_text(settings: Settings, account: Account, openid: str, text: str, timeout: float) -> Reply:
+    endpoints = resolve_endpoints(settings)
+    now = int(time.time())
+    msg_id = (time.time_ns() // 1000) << 8 | secrets.randbelow(256)
+    xml = text_callback_xml(account, openid, text, msg_id, now)
+    query, body = account.codec.encode_callback(
+        xml, timestamp=str(now), nonce=str(secrets.randbelow(10**9)), encrypted=account.mode != "plain", openid=openid
+    )
+    consumer = AIOKafkaConsumer(bootstrap_servers=endpoints.kafka_url, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(REPLIES.name, p) for p in sorted(consumer.partitions_for_topic(REPLIES.name) or ())]
+        if not partitions:
+            raise SendError(f"topic {REPLIES.name} does not exist on {endpoints.kafka_url}")
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for tp in partitions:  # resolve positions now, before the reply can be written
+            await consumer.position(tp)
+        await _post(f"{endpoints.ingress_url}/wechat/{account.name}", query, body)
+        return await _await_reply(consumer, account.name, f"msg:{msg_id}", timeout)
+    finally:
+        await consumer.stop()
+
+
+async def _post(url: str, query: dict[str, str], body: bytes) -> None:
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(url, params=query, data=body, headers={"Content-Type": "text/xml"}) as response:
+                answer = await response.text()
+                if response.status != 200:
+                    raise SendError(f"ingress answered {response.status}: {answer.strip()}")
+    except aiohttp.ClientConnectionError as exc:
+        raise SendError(f"cannot reach the ingress at {url}: {exc}; is `wxstream up` running?") from None
+
+
+async def _await_reply(consumer: AIOKafkaConsumer, account: str, in_reply_to: str, timeout: float) -> Reply:
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        batches = await consumer.getmany(timeout_ms=int(min(left, 1.0) * 1000))
+        for records in batches.values():
+            for record in records:
+                reply = Reply.loads(record.value)
+                if reply.account == account and reply.in_reply_to == in_reply_to:
+                    return reply
+    raise SendError(f"no reply to {in_reply_to} within {timeout:g}s; is the worker running? (see its log)")

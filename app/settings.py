@@ -1,0 +1,163 @@
+"""The one settings object, built from `WXSTREAM_*` environment variables.
+
+Every process builds it once at start (`Settings.from_env()`) and passes it down; no
+module reads the environment on its own. Invalid values fail at start with the
+variable's name and what was wrong.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+__all__ = ("Settings", "SettingsError")
+
+PREFIX = "WXSTREAM_"
+
+
+class SettingsError(ValueError):
+    """A `WXSTREAM_*` variable has a value that cannot be used."""
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected one of 1/0, true/false, yes/no, on/off")
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError("expected a TCP port 0..65535")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("expected an integer >= 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError("expected a number > 0")
+    return value
+
+
+def _optional_str(text: str) -> str | None:
+    return text.strip() or None
+
+
+def _optional_path(text: str) -> Path | None:
+    return Path(text).expanduser() if text.strip() else None
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "str": str,
+    "int": _positive_int,
+    "float": _positive_float,
+    "bool": _bool,
+    "Path": lambda text: Path(text).expanduser(),
+    "str | None": _optional_str,
+    "Path | None": _optional_path,
+    "bool | None": _bool,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Effective configuration. Each field is read from `WXSTREAM_<FIELD NAME>`."""
+
+    # Where local state lives: RocksDB tables, logs, the demo accounts file, the running
+    # stack's address file.
+    data_dir: Path = Path(".wxstream")
+    # Kafka bootstrap `host:port`. Unset: `wxstream up` starts the embedded broker.
+    kafka_url: str | None = None
+    # Triton gRPC `host:port`. Unset: `wxstream up` starts tritonserver on triton_models/.
+    triton_url: str | None = None
+    # Write every record as a one-record batch. Works around the embedded broker's wrong
+    # end offsets for multi-record batches (which break Faust table recovery). Default:
+    # on with the embedded broker, off with an external Kafka.
+    kafka_one_record_batches: bool | None = None
+    # Consumer-group session timeout; a group join takes about half of it.
+    kafka_session_timeout_s: float = 6.0
+    # Partitions of every wxstream topic (tables' changelogs follow).
+    partitions: int = 4
+    ingress_host: str = "127.0.0.1"
+    ingress_port: int = 8080
+    # Faust's web server (monitoring views) of the worker.
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    # TOML file with `[accounts.NAME]` tables. Unset: a demo account file is created in
+    # data_dir on first use.
+    accounts: Path | None = None
+    # Largest callback body the ingress accepts, in bytes.
+    max_body_bytes: int = 65536
+    # Accept callbacks whose signed timestamp is within this many seconds of now.
+    timestamp_window_s: float = 300.0
+    # Model served by Triton and the generation budget per reply.
+    model_name: str = "echo"
+    model_max_tokens: int = 256
+    model_timeout_s: float = 20.0
+    log_level: str = "info"
+    # Directory served by the embedded tritonserver.
+    triton_models: Path = Path(__file__).resolve().parent.parent / "triton_models"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Read `WXSTREAM_*` from `env` (default: os.environ); `overrides` win."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = PREFIX + f.name.upper()
+            if name not in env:
+                continue
+            parse = _port if f.name.endswith("_port") else _PARSERS[str(f.type)]
+            try:
+                values[f.name] = parse(env[name])
+            except ValueError as exc:
+                raise SettingsError(f"{name}={env[name]!r}: {exc}") from None
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def embedded_kafka(self) -> bool:
+        return self.kafka_url is None
+
+    @property
+    def one_record_batches(self) -> bool:
+        if self.kafka_one_record_batches is None:
+            return self.embedded_kafka
+        return self.kafka_one_record_batches
+
+    @property
+    def ingress_url(self) -> str:
+        return f"http://{self.ingress_host}:{self.ingress_port}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.web_host}:{self.web_port}"
+
+    @property
+    def producer_max_batch_bytes(self) -> int:
+        """aiokafka's per-partition batch limit: 1 byte forces one record per batch."""
+        return 1 if self.one_record_batches else 16384
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that rebuilds these settings in a child process."""
+        env: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                value = "1" if value else "0"
+            env[PREFIX + f.name.upper()] = str(value)
+        return env

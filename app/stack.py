@@ -1,0 +1,167 @@
+"""`wxstream up`: the whole stack on one machine, started in order, stopped in reverse.
+
+Broker (embedded unless WXSTREAM_KAFKA_URL), tritonserver (embedded unless
+WXSTREAM_TRITON_URL), the Faust worker and the ingress, each a supervised child process.
+The addresses of the running stack go to `<data_dir>/stack.json` so that tools such as
+`wxstream send` find it with no configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from app.embedded.broker import start_broker
+from app.embedded.process import ComponentError, ManagedProcess, free_port, http_ready
+from app.embedded.triton import start_triton
+from app.kafka_admin import ensure_topics
+from app.settings import Settings
+
+__all__ = ("Stack", "StackAddresses", "read_stack_file")
+
+STACK_FILE = "stack.json"
+
+
+@dataclass(frozen=True)
+class StackAddresses:
+    kafka_url: str
+    triton_url: str
+    ingress_url: str
+    web_url: str
+    pid: int
+
+
+def read_stack_file(data_dir: Path) -> StackAddresses | None:
+    """Addresses of a running `wxstream up` in this data dir, or None."""
+    try:
+        addresses = StackAddresses(**json.loads((data_dir / STACK_FILE).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    try:
+        os.kill(addresses.pid, 0)
+    except OSError:
+        return None  # stale: that `up` is gone
+    return addresses
+
+
+class Stack:
+    """Starts and stops the components; `child_settings` is what the children run with."""
+
+    def __init__(self, settings: Settings, echo: Callable[[str], None] = print) -> None:
+        self.settings = replace(settings, data_dir=settings.data_dir.resolve())
+        self.echo = echo
+        self.log_dir = self.settings.data_dir / "logs"
+        self.processes: list[ManagedProcess] = []
+        self.child_settings: Settings | None = None
+
+    def __enter__(self) -> "Stack":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _status(self, name: str, where: str, proc: ManagedProcess | None = None) -> None:
+        detail = f"pid {proc.pid}, log {proc.log_path}" if proc else "external"
+        self.echo(f"  {name:<12} ready  {where:<34} ({detail})")
+
+    def start(self) -> StackAddresses:
+        s = self.settings
+        started = time.monotonic()
+        self.echo(f"wxstream: starting the stack (data in {s.data_dir})")
+        kafka_url = s.kafka_url
+        if kafka_url is None:
+            broker, kafka_url = start_broker(self.log_dir)
+            self.processes.append(broker)
+            self._status("broker", kafka_url, broker)
+        else:
+            self._status("broker", kafka_url)
+        ensure_topics(s, kafka_url)
+
+        triton_url = s.triton_url
+        if triton_url is None:
+            triton, triton_url = start_triton(s.triton_models, s.data_dir, self.log_dir)
+            self.processes.append(triton)
+            self._status("tritonserver", f"{triton_url} (gRPC)", triton)
+        else:
+            self._status("tritonserver", triton_url)
+
+        child = replace(
+            s,
+            kafka_url=kafka_url,
+            triton_url=triton_url,
+            kafka_one_record_batches=s.one_record_batches,
+            ingress_port=s.ingress_port or free_port(s.ingress_host),
+            web_port=s.web_port or free_port(s.web_host),
+        )
+        self.child_settings = child
+        env = {**os.environ, **child.to_env(), "PYTHONUNBUFFERED": "1"}
+        worker = self._spawn("worker", env)
+        worker.wait_ready(http_ready(child.web_url + "/"), timeout=60)
+        self._status("worker", f"{child.web_url} (Faust web)", worker)
+        ingress = self._spawn("ingress", env)
+        ingress.wait_ready(http_ready(child.ingress_url + "/healthz"), timeout=30)
+        self._status("ingress", f"{child.ingress_url}/wechat/<account>", ingress)
+
+        addresses = StackAddresses(kafka_url, triton_url, child.ingress_url, child.web_url, os.getpid())
+        (s.data_dir / STACK_FILE).write_text(json.dumps(asdict(addresses), indent=2))
+        self.echo(f"wxstream: up in {time.monotonic() - started:.1f}s")
+        return addresses
+
+    def _spawn(self, command: str, env: dict[str, str]) -> ManagedProcess:
+        proc = ManagedProcess(
+            command, [sys.executable, "-m", "app", command], self.log_dir / f"{command}.log", env=env
+        ).start()
+        self.processes.append(proc)
+        return proc
+
+    def component(self, name: str) -> ManagedProcess:
+        return next(proc for proc in self.processes if proc.name == name)
+
+    def restart_worker(self, *, kill: bool = False, wipe_state: bool = False) -> ManagedProcess:
+        """Stop (or kill -9) the worker, optionally delete its local RocksDB state, start it
+        again and wait until it serves. Tables must then come back from their changelogs."""
+        assert self.child_settings is not None, "start() first"
+        old = self.component("worker")
+        if kill:
+            old.kill()
+        old.stop()
+        self.processes.remove(old)
+        if wipe_state:
+            shutil.rmtree(self.child_settings.data_dir / "worker", ignore_errors=True)
+        worker = self._spawn("worker", old.env or {})
+        worker.wait_ready(http_ready(self.child_settings.web_url + "/"), timeout=60)
+        return worker
+
+    def watch(self, poll_s: float = 0.5) -> None:
+        """Block until a component exits on its own; raise ComponentError naming it."""
+        while True:
+            for proc in self.processes:
+                if not proc.alive:
+                    raise ComponentError(f"{proc.name} exited with rc={proc.returncode()}{proc.log_tail()}")
+            time.sleep(poll_s)
+
+    def stop(self) -> None:
+        for proc in reversed(self.processes):
+            proc.stop()
+        self.processes.clear()
+        stack_file = self.settings.data_dir / STACK_FILE
+        if read_stack_file(self.settings.data_dir) is None or _owned(stack_file):
+            stack_file.unlink(missing_ok=True)
+
+
+def _owned(stack_file: Path) -> bool:
+    try:
+        return json.loads(stack_file.read_text()).get("pid") == os.getpid()
+    except (OSError, ValueError):
+        return False

@@ -1,0 +1,113 @@
+"""Every topic wxstream reads or writes: its name, record type and purpose, in one place.
+
+All topics are keyed by `user_key(account, openid)`, so one user's events stay in order
+on one partition together with the table rows (dedupe, sessions, limits) they touch.
+Names carry a version: a breaking change to a record gets a new topic, never a silent
+change to an existing one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import faust
+
+if TYPE_CHECKING:
+    from app.settings import Settings
+
+__all__ = (
+    "RawEvent",
+    "CleanEvent",
+    "Reply",
+    "TopicSpec",
+    "TOPICS",
+    "RAW_EVENTS",
+    "CLEAN_EVENTS",
+    "REPLIES",
+    "Topics",
+    "user_key",
+)
+
+CLEAN_SCHEMA = "wxstream.event/1"
+
+
+class RawEvent(faust.Record, serializer="json", include_metadata=False):
+    """A callback as the ingress accepted it: verified, decrypted, parsed, not deduplicated."""
+
+    account: str
+    openid: str
+    msg_type: str
+    dedupe_key: str
+    fields: dict[str, str]
+    received_at: float
+    encrypted: bool = False
+
+
+class CleanEvent(faust.Record, serializer="json", include_metadata=False):
+    """A deduplicated event for data teams and the reply pipeline (schema `wxstream.event/1`)."""
+
+    schema: str
+    account: str
+    openid: str
+    msg_type: str
+    event: str
+    dedupe_key: str
+    fields: dict[str, str]
+    event_time: int
+    ingest_time: float
+
+
+class Reply(faust.Record, serializer="json", include_metadata=False):
+    """An answer to one user message. `reply_id` is derived from the message it answers,
+    so reprocessing after a crash yields the same id and delivery can drop the repeat."""
+
+    reply_id: str
+    account: str
+    openid: str
+    in_reply_to: str
+    text: str
+    model: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    record: type[faust.Record]
+    purpose: str
+
+
+RAW_EVENTS = TopicSpec("wxstream.events.raw.v1", RawEvent, "every accepted callback, written by the ingress")
+CLEAN_EVENTS = TopicSpec(
+    "wxstream.events.clean.v1", CleanEvent, "deduplicated events of all types; the data teams' contract"
+)
+REPLIES = TopicSpec("wxstream.replies.v1", Reply, "answers to deliver to users, written by the agents")
+TOPICS: tuple[TopicSpec, ...] = (RAW_EVENTS, CLEAN_EVENTS, REPLIES)
+
+
+def user_key(account: str, openid: str) -> str:
+    """The partitioning key of every topic: one user of one account."""
+    return f"{account}:{openid}"
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The Faust topic objects of one app."""
+
+    raw: faust.TopicT
+    clean: faust.TopicT
+    replies: faust.TopicT
+
+    @classmethod
+    def declare(cls, app: faust.App, settings: "Settings") -> "Topics":
+        def topic(spec: TopicSpec) -> faust.TopicT:
+            return app.topic(
+                spec.name,
+                key_type=str,
+                value_type=spec.record,
+                key_serializer="raw",
+                partitions=settings.partitions,
+            )
+
+        return cls(raw=topic(RAW_EVENTS), clean=topic(CLEAN_EVENTS), replies=topic(REPLIES))

@@ -1,0 +1,155 @@
+"""One callback in, one typed message out: signature, mode, decryption and parsing.
+
+`CallbackCodec` holds one account's secrets and is the single code path that the
+ingress and `wxstream decode` share. It is pure: the clock and randomness come in as
+arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Literal, Mapping, Sequence
+
+from app.wechat import signature
+from app.wechat.crypto import MessageCrypto
+from app.wechat.errors import ModeError, XMLError
+from app.wechat.messages import Message, from_fields
+from app.wechat.replies import Ack, Reply, cdata, render
+from app.wechat.xmlparse import DEFAULT_MAX_BYTES, parse_fields
+
+__all__ = ("Mode", "CallbackQuery", "Decoded", "CallbackCodec")
+
+Mode = Literal["plain", "compat", "safe"]
+MODES: tuple[Mode, ...] = ("plain", "compat", "safe")
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackQuery:
+    """The query-string parameters WeChat signs a callback with."""
+
+    timestamp: str = ""
+    nonce: str = ""
+    signature: str = ""
+    msg_signature: str = ""
+    encrypt_type: str = ""
+    echostr: str = ""
+    openid: str = ""
+
+    @classmethod
+    def from_mapping(cls, query: Mapping[str, str]) -> "CallbackQuery":
+        return cls(**{name: query.get(name, "") for name in cls.__slots__})
+
+    @property
+    def encrypted(self) -> bool:
+        return self.encrypt_type.lower() == "aes"
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A verified callback: the message, whether it came encrypted, which key opened it."""
+
+    message: Message
+    encrypted: bool
+    key_index: int | None = None
+
+
+class CallbackCodec:
+    """Verifies and decodes callbacks for one account, and encodes its passive replies."""
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        appid: str,
+        mode: Mode,
+        aes_keys: Sequence[str] = (),
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if mode != "plain" and not aes_keys:
+            raise ValueError(f"mode {mode!r} needs at least one EncodingAESKey")
+        self.token = token
+        self.appid = appid
+        self.mode = mode
+        self.max_bytes = max_bytes
+        self.crypto = MessageCrypto(appid, aes_keys, random_bytes) if aes_keys else None
+
+    def verify_url(self, query: CallbackQuery) -> str:
+        """GET URL verification: the `echostr` to answer with when the signature is valid."""
+        signature.verify(query.signature, self.token, query.timestamp, query.nonce)
+        return query.echostr
+
+    def decode(self, query: CallbackQuery, body: bytes) -> Decoded:
+        """Verify and decode a POSTed callback according to the account's mode."""
+        if query.encrypted:
+            if self.mode == "plain" or self.crypto is None:
+                raise ModeError("encrypted callback for an account in plain mode")
+            return self._decode_encrypted(query, body)
+        if self.mode == "safe":
+            raise ModeError("unencrypted callback for an account in safe mode")
+        signature.verify(query.signature, self.token, query.timestamp, query.nonce)
+        return Decoded(from_fields(parse_fields(body, max_bytes=self.max_bytes)), encrypted=False)
+
+    def _decode_encrypted(self, query: CallbackQuery, body: bytes) -> Decoded:
+        assert self.crypto is not None
+        encrypt = parse_fields(body, max_bytes=self.max_bytes).get("Encrypt")
+        if not encrypt:
+            raise XMLError("encrypted callback without an <Encrypt> element")
+        signature.verify(query.msg_signature, self.token, query.timestamp, query.nonce, encrypt)
+        opened = self.crypto.decrypt(encrypt)
+        fields = parse_fields(opened.message, max_bytes=self.max_bytes)
+        return Decoded(from_fields(fields), encrypted=True, key_index=opened.key_index)
+
+    def encode_callback(
+        self, xml: str, *, timestamp: str, nonce: str, encrypted: bool, openid: str = ""
+    ) -> tuple[dict[str, str], bytes]:
+        """WeChat's side: the signed query and body of a callback carrying `xml`.
+
+        Used by `wxstream send`, the simulator, tests and benchmarks; `decode` inverts it.
+        """
+        query = {
+            "timestamp": timestamp,
+            "nonce": nonce,
+            "signature": signature.sign(self.token, timestamp, nonce),
+        }
+        if openid:
+            query["openid"] = openid
+        if not encrypted:
+            return query, xml.encode("utf-8")
+        if self.crypto is None:
+            raise ModeError("an account in plain mode has no key to encrypt with")
+        encrypt = self.crypto.encrypt(xml.encode("utf-8"))
+        query["encrypt_type"] = "aes"
+        query["msg_signature"] = signature.sign(self.token, timestamp, nonce, encrypt)
+        body = f"<xml><ToUserName>{cdata(self.appid)}</ToUserName><Encrypt>{cdata(encrypt)}</Encrypt></xml>"
+        return query, body.encode("utf-8")
+
+    def encode_reply(
+        self,
+        reply: Reply,
+        message: Message,
+        *,
+        encrypted: bool,
+        timestamp: int,
+        nonce: str,
+    ) -> str:
+        """The HTTP body answering `message`: rendered XML, wrapped in the AES envelope if the
+        callback came encrypted. An Ack is never encrypted."""
+        xml = render(reply, to_user=message.from_user, from_user=message.to_user, create_time=timestamp)
+        if isinstance(reply, Ack) or not encrypted:
+            return xml
+        assert self.crypto is not None
+        return self.envelope(xml, timestamp=str(timestamp), nonce=nonce)
+
+    def envelope(self, xml: str, *, timestamp: str, nonce: str) -> str:
+        """Encrypt and sign a reply: `<xml><Encrypt/><MsgSignature/><TimeStamp/><Nonce/></xml>`."""
+        assert self.crypto is not None
+        encrypt = self.crypto.encrypt(xml.encode("utf-8"))
+        msg_signature = signature.sign(self.token, timestamp, nonce, encrypt)
+        return (
+            f"<xml><Encrypt>{cdata(encrypt)}</Encrypt><MsgSignature>{cdata(msg_signature)}</MsgSignature>"
+            f"<TimeStamp>{timestamp}</TimeStamp><Nonce>{cdata(nonce)}</Nonce></xml>"
+        )

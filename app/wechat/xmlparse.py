@@ -1,0 +1,82 @@
+"""Hardened parsing of WeChat's XML into an ordered mapping of field name to text.
+
+WeChat sends a flat `<xml>` element, nested only for a few events (e.g. SendPicsInfo).
+Anything else is refused before or while parsing: DTDs (so XXE, billion laughs and
+quadratic blow-up never reach the parser), processing instructions, bodies over the size
+limit and trees deeper than WeChat ever sends. lxml runs with entity resolution, DTD
+loading and network access off.
+"""
+
+from __future__ import annotations
+
+import re
+from types import MappingProxyType
+from typing import Mapping
+
+from lxml import etree
+
+from app.wechat.errors import TooLargeError, XMLError
+from app.wechat.replies import cdata
+
+__all__ = ("parse_fields", "render_fields", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_DEPTH")
+
+DEFAULT_MAX_BYTES = 1 << 20
+DEFAULT_MAX_DEPTH = 6
+_FORBIDDEN = re.compile(rb"<!(?:DOCTYPE|ENTITY)|<\?xml-stylesheet", re.IGNORECASE)
+
+_PARSER = etree.XMLParser(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    huge_tree=False,
+    remove_comments=True,
+    remove_pis=True,
+    collect_ids=False,
+)
+
+
+def parse_fields(
+    body: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> Mapping[str, str]:
+    """Parse `<xml>...</xml>` into {tag: text}; nested tags become dotted paths.
+
+    A tag repeated under the same parent gets `#2`, `#3`, ... appended from its second
+    occurrence on, so no value is silently dropped.
+    """
+    if len(body) > max_bytes:
+        raise TooLargeError(f"body of {len(body)} bytes exceeds {max_bytes}")
+    if _FORBIDDEN.search(body):
+        raise XMLError("DTDs, entities and stylesheets are not allowed")
+    try:
+        root = etree.fromstring(body, _PARSER)
+    except (etree.XMLSyntaxError, ValueError) as exc:
+        raise XMLError(f"malformed XML: {exc}") from None
+    if root is None or root.tag != "xml":
+        raise XMLError(f"root element must be <xml>, got <{getattr(root, 'tag', None)}>")
+    fields: dict[str, str] = {}
+    _flatten(root, "", fields, 1, max_depth)
+    return MappingProxyType(fields)
+
+
+def _flatten(element, prefix: str, out: dict[str, str], depth: int, max_depth: int) -> None:
+    if depth > max_depth:
+        raise TooLargeError(f"XML nested deeper than {max_depth}")
+    seen: dict[str, int] = {}
+    for child in element:
+        if not isinstance(child.tag, str):  # comments and PIs, should the parser keep any
+            continue
+        n = seen[child.tag] = seen.get(child.tag, 0) + 1
+        key = prefix + child.tag + (f"#{n}" if n > 1 else "")
+        if len(child):
+            _flatten(child, key + ".", out, depth + 1, max_depth)
+        else:
+            out[key] = child.text or ""
+
+
+def render_fields(fields: Mapping[str, str]) -> str:
+    """Flat fields back to WeChat's `<xml>` (the inverse of `parse_fields` for flat input)."""
+    return "<xml>" + "".join(f"<{tag}>{cdata(value)}</{tag}>" for tag, value in fields.items()) + "</xml>"

@@ -1,0 +1,2 @@
+"""Faust table declarations (RocksDB stores, changelog topics). Declarations only: the
+agents own the logic that reads and writes them."""
