@@ -37,10 +37,10 @@ def _port(text: str) -> int:
     return value
 
 
-def _positive_int(text: str) -> int:
+def _count(text: str) -> int:
     value = int(text)
-    if value < 1:
-        raise ValueError("expected an integer >= 1")
+    if value < 0:
+        raise ValueError("expected an integer >= 0")
     return value
 
 
@@ -61,7 +61,7 @@ def _optional_path(text: str) -> Path | None:
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "str": str,
-    "int": _positive_int,
+    "int": _count,
     "float": _positive_float,
     "bool": _bool,
     "Path": lambda text: Path(text).expanduser(),
@@ -86,6 +86,8 @@ class Settings:
     # end offsets for multi-record batches (which break Faust table recovery). Default:
     # on with the embedded broker, off with an external Kafka.
     kafka_one_record_batches: bool | None = None
+    # How long producers wait to fill a batch: raises throughput on a real cluster.
+    kafka_linger_ms: int = 0
     # Consumer-group session timeout; a group join takes about half of it.
     kafka_session_timeout_s: float = 6.0
     # Partitions of every wxstream topic (tables' changelogs follow).
@@ -109,6 +111,10 @@ class Settings:
     log_level: str = "info"
     # Directory served by the embedded tritonserver.
     triton_models: Path = Path(__file__).resolve().parent.parent / "triton_models"
+
+    def __post_init__(self) -> None:
+        if self.partitions < 1:
+            raise SettingsError(f"{PREFIX}PARTITIONS must be >= 1, got {self.partitions}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":

@@ -59,6 +59,7 @@ class Stack:
         self.log_dir = self.settings.data_dir / "logs"
         self.processes: list[ManagedProcess] = []
         self.child_settings: Settings | None = None
+        self._child_env: dict[str, str] = {}
 
     def __enter__(self) -> "Stack":
         try:
@@ -105,7 +106,7 @@ class Stack:
             web_port=s.web_port or free_port(s.web_host),
         )
         self.child_settings = child
-        env = {**os.environ, **child.to_env(), "PYTHONUNBUFFERED": "1"}
+        env = self._child_env = {**os.environ, **child.to_env(), "PYTHONUNBUFFERED": "1"}
         worker = self._spawn("worker", env)
         worker.wait_ready(http_ready(child.web_url + "/"), timeout=60)
         self._status("worker", f"{child.web_url} (Faust web)", worker)
@@ -128,18 +129,21 @@ class Stack:
     def component(self, name: str) -> ManagedProcess:
         return next(proc for proc in self.processes if proc.name == name)
 
-    def restart_worker(self, *, kill: bool = False, wipe_state: bool = False) -> ManagedProcess:
-        """Stop (or kill -9) the worker, optionally delete its local RocksDB state, start it
-        again and wait until it serves. Tables must then come back from their changelogs."""
-        assert self.child_settings is not None, "start() first"
-        old = self.component("worker")
+    def stop_worker(self, *, kill: bool = False) -> None:
+        """Stop the worker (SIGTERM, or SIGKILL with `kill`, as in a crash)."""
+        worker = self.component("worker")
         if kill:
-            old.kill()
-        old.stop()
-        self.processes.remove(old)
+            worker.kill()
+        worker.stop()
+        self.processes.remove(worker)
+
+    def start_worker(self, *, wipe_state: bool = False) -> ManagedProcess:
+        """Start the worker again, optionally without its local RocksDB state (its tables
+        must then come back from their changelogs), and wait until it serves."""
+        assert self.child_settings is not None, "start() first"
         if wipe_state:
             shutil.rmtree(self.child_settings.data_dir / "worker", ignore_errors=True)
-        worker = self._spawn("worker", old.env or {})
+        worker = self._spawn("worker", self._child_env)
         worker.wait_ready(http_ready(self.child_settings.web_url + "/"), timeout=60)
         return worker
 

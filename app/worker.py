@@ -27,6 +27,7 @@ def create_app(settings: Settings) -> faust.App:
         datadir=str(settings.data_dir / "worker"),
         topic_partitions=settings.partitions,
         producer_max_batch_size=settings.producer_max_batch_bytes,
+        producer_linger=settings.kafka_linger_ms / 1000,
         producer_acks=-1,
         broker_session_timeout=settings.kafka_session_timeout_s,
         broker_heartbeat_interval=1,

@@ -17,7 +17,7 @@ class RawEventPublisher:
             client_id="wxstream-ingress",
             acks="all",
             enable_idempotence=False,
-            linger_ms=0,
+            linger_ms=settings.kafka_linger_ms,
             max_batch_size=settings.producer_max_batch_bytes,
             request_timeout_ms=5000,
         )
