@@ -95,6 +95,15 @@ def cmd_send(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_decode(args: argparse.Namespace) -> int:
+    from app.decode import decode_callback
+
+    body = sys.stdin.buffer.read() if args.body == "-" else Path(args.body).read_bytes()
+    return decode_callback(
+        token=args.token, appid=args.appid, aes_keys=args.aes_key, query=args.query, body=body, window_s=args.window
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wxstream", description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, help="overrides WXSTREAM_DATA_DIR")
@@ -112,6 +121,19 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--openid", default="o_wxstream_cli_user", help="the sending user's openid")
     send.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the reply")
     send.set_defaults(run=cmd_send)
+
+    decode = commands.add_parser(
+        "decode", help="verify and decode one callback as the ingress would; print JSON or the reason it is rejected"
+    )
+    decode.add_argument("--token", required=True)
+    decode.add_argument("--appid", required=True)
+    decode.add_argument(
+        "--aes-key", action="append", default=[], help="EncodingAESKey; repeat: current first, then previous"
+    )
+    decode.add_argument("--query", required=True, help="the callback's query string: timestamp=...&nonce=...&...")
+    decode.add_argument("--body", required=True, help="file with the request body, or - for stdin")
+    decode.add_argument("--window", type=float, default=0.0, help="also reject timestamps further than this from now (s)")
+    decode.set_defaults(run=cmd_decode)
     return parser
 
 
