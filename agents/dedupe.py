@@ -1,7 +1,8 @@
 """raw events -> clean events: drop WeChat's retries and replays, publish the rest once.
 
-At least once in, exactly once out for each dedupe key: a key is recorded in the `seen`
-table (changelogged) in the same step that publishes it.
+Raw records are read as bytes and decoded here, so that a record that is not a valid
+`RawEvent` goes to the dead-letter topic with the reason instead of stopping the
+partition. A key is marked in the `seen` table in the same step that publishes it.
 """
 
 from __future__ import annotations
@@ -11,9 +12,32 @@ import time
 
 import faust
 
-from app.topics import CLEAN_SCHEMA, CleanEvent, RawEvent, Topics
+from agents.metrics import AgentMetrics
+from app.settings import Settings
+from app.topics import CLEAN_SCHEMA, CleanEvent, DeadLetter, RawEvent, Topics
 
 log = logging.getLogger("wxstream.agents.dedupe")
+
+_REQUIRED_FIELDS = ("FromUserName", "CreateTime", "MsgType")
+
+
+class PoisonEvent(ValueError):
+    """A raw record that cannot become a clean event."""
+
+
+def decode_raw(value: bytes) -> RawEvent:
+    try:
+        raw = RawEvent.loads(value)
+    except Exception as exc:
+        raise PoisonEvent(f"undecodable: {type(exc).__name__}: {exc}") from None
+    if not isinstance(raw.fields, dict) or not all(isinstance(v, str) for v in raw.fields.values()):
+        raise PoisonEvent("schema: fields must map names to strings")
+    missing = [name for name in _REQUIRED_FIELDS if not raw.fields.get(name)]
+    if missing or not raw.account or not raw.openid or not raw.dedupe_key:
+        raise PoisonEvent(f"schema: missing {', '.join(missing) or 'account/openid/dedupe_key'}")
+    if not str(raw.fields["CreateTime"]).isdigit():
+        raise PoisonEvent("schema: CreateTime is not a unix time")
+    return raw
 
 
 def clean_event(raw: RawEvent, now: float) -> CleanEvent:
@@ -27,20 +51,43 @@ def clean_event(raw: RawEvent, now: float) -> CleanEvent:
         event=fields.get("Event", ""),
         dedupe_key=raw.dedupe_key,
         fields=fields,
-        event_time=int(fields.get("CreateTime") or 0),
-        ingest_time=raw.received_at if raw.received_at else now,
+        event_time=int(fields["CreateTime"]),
+        ingest_time=raw.received_at or now,
     )
 
 
-def install(app: faust.App, topics: Topics, seen: faust.Table) -> faust.types.AgentT:
+def dead_letter(event: faust.types.EventT, reason: str) -> DeadLetter:
+    message = event.message
+    return DeadLetter(
+        source_topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        reason=reason,
+        payload=bytes(event.value or b"").decode("utf-8", "backslashreplace"),
+        at=time.time(),
+    )
+
+
+def install(app: faust.App, topics: Topics, seen, settings: Settings, metrics: AgentMetrics) -> faust.types.AgentT:
+    ttl = settings.dedupe_ttl_s
+
     @app.agent(topics.raw, name="wxstream.dedupe")
-    async def dedupe(stream: faust.StreamT[RawEvent]) -> None:
-        async for key, raw in stream.items():
-            seen_key = f"{raw.account}:{raw.dedupe_key}"
-            if seen_key in seen:
-                log.debug("dropped retry %s", seen_key)
+    async def dedupe(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            try:
+                raw = decode_raw(event.value)
+            except PoisonEvent as exc:
+                log.warning("dead-lettering %s[%d]@%d: %s", event.message.topic, event.message.partition, event.message.offset, exc)
+                await topics.dead_letters.send(key=event.key, value=dead_letter(event, str(exc)))
+                metrics.dead_letters.labels(str(exc).split(":")[0]).inc()
                 continue
-            seen[seen_key] = raw.received_at
-            await topics.clean.send(key=key, value=clean_event(raw, time.time()))
+            seen_key = f"{raw.account}:{raw.dedupe_key}"
+            window = seen[seen_key]
+            if window.current() or window.delta(ttl):
+                metrics.events.labels("dedupe", "duplicate").inc()
+                continue
+            seen[seen_key] = raw.received_at or time.time()
+            await topics.clean.send(key=event.key, value=clean_event(raw, time.time()))
+            metrics.events.labels("dedupe", "published").inc()
 
     return dedupe

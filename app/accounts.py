@@ -6,6 +6,18 @@ token = "..."            # the Token set in WeChat's console
 appid = "wx..."          # the account's AppID
 aes_keys = ["...", "..."] # EncodingAESKey: current first, then previous (rotation)
 mode = "safe"            # plain | compat | safe
+system_prompt = "You are the helpful assistant of ..."
+user_per_minute = 10     # messages a user may send per minute before replies pause
+account_per_second = 50  # messages per second for the whole account (shared by partitions)
+
+[[accounts.demo.keywords]]  # answered without the model, first match wins
+pattern = "event:subscribe"
+reply = "Welcome!"
+
+[[accounts.demo.keywords]]
+kind = "regex"
+pattern = "^(price|价格)"
+reply = "See our price list at ..."
 ```
 The NAME is the `{account}` of the callback URL `/wechat/{account}`. Without a file a demo
 account is generated once in the data directory so that `make run` works out of the box.
@@ -14,12 +26,14 @@ account is generated once in the data directory so that `make run` works out of 
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from app.keywords import KeywordRule
 from app.settings import Settings
 from app.wechat import CallbackCodec, Mode
 from app.wechat.callback import MODES
@@ -41,6 +55,10 @@ class Account:
     mode: Mode = "plain"
     aes_keys: tuple[str, ...] = ()
     original_id: str = ""  # gh_..., the ToUserName of its callbacks
+    system_prompt: str = "You are a helpful assistant. Answer briefly."
+    user_per_minute: int = 10
+    account_per_second: int = 50
+    keywords: tuple[KeywordRule, ...] = ()
     codec: CallbackCodec = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -69,11 +87,24 @@ def load_accounts(settings: Settings) -> Mapping[str, Account]:
     return {name: _account(path, name, entry) for name, entry in table.items()}
 
 
+_KEYS = (
+    "token",
+    "appid",
+    "aes_keys",
+    "mode",
+    "original_id",
+    "system_prompt",
+    "user_per_minute",
+    "account_per_second",
+    "keywords",
+)
+
+
 def _account(path: Path, name: str, entry: object) -> Account:
     where = f"{path}: [accounts.{name}]"
     if not isinstance(entry, dict):
         raise AccountsError(f"{where} must be a table")
-    unknown = set(entry) - {"token", "appid", "aes_keys", "mode", "original_id"}
+    unknown = set(entry) - set(_KEYS)
     if unknown:
         raise AccountsError(f"{where} has unknown key(s): {', '.join(sorted(unknown))}")
     for key in ("token", "appid"):
@@ -85,6 +116,12 @@ def _account(path: Path, name: str, entry: object) -> Account:
     keys = entry.get("aes_keys", [])
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise AccountsError(f"{where} aes_keys must be a list of strings (current key first)")
+    for key in ("user_per_minute", "account_per_second"):
+        if key in entry and (not isinstance(entry[key], int) or entry[key] < 1):
+            raise AccountsError(f"{where} {key} must be an integer >= 1")
+    rules = entry.get("keywords", [])
+    if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+        raise AccountsError(f"{where} keywords must be an array of tables ([[accounts.{name}.keywords]])")
     try:
         return Account(
             name=name,
@@ -92,9 +129,10 @@ def _account(path: Path, name: str, entry: object) -> Account:
             appid=entry["appid"],
             mode=mode,
             aes_keys=tuple(keys),
-            original_id=entry.get("original_id", ""),
+            **{key: entry[key] for key in _KEYS[4:-1] if key in entry},
+            keywords=tuple(KeywordRule(**rule) for rule in rules),
         )
-    except ValueError as exc:  # AESKeyError and mode/key mismatches
+    except (ValueError, TypeError, re.error) as exc:  # bad keys, mode/key mismatch, bad rule
         raise AccountsError(f"{where}: {exc}") from None
 
 
@@ -111,7 +149,10 @@ def demo_accounts_file(data_dir: Path) -> Path:
             f'appid = "wx{secrets.token_hex(8)}"\n'
             f'aes_keys = ["{key}"]\n'
             'mode = "safe"\n'
-            'original_id = "gh_demo00000000"\n',
+            'original_id = "gh_demo00000000"\n'
+            "\n[[accounts.demo.keywords]]\n"
+            'pattern = "event:subscribe"\n'
+            'reply = "Welcome! Ask me anything; send /reset to start a new conversation."\n',
             encoding="utf-8",
         )
         path.chmod(0o600)

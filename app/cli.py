@@ -87,11 +87,11 @@ def cmd_send(args: argparse.Namespace) -> int:
         print(f"wxstream send: unknown account {name!r}; known: {', '.join(accounts)}", file=sys.stderr)
         return 2
     try:
-        reply = asyncio.run(send_text(settings, accounts[name], args.openid, args.text, args.timeout))
+        answer = asyncio.run(send_text(settings, accounts[name], args.openid, args.text, args.timeout))
     except SendError as exc:
         print(f"wxstream send: {exc}", file=sys.stderr)
         return 1
-    print(reply.text)
+    print(answer.text)
     return 0
 
 

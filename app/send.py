@@ -18,13 +18,23 @@ from app.accounts import Account
 from app.stack import read_stack_file
 from app.settings import Settings
 from app.topics import REPLIES, Reply
+from app.wechat.replies import ACK_BODY
 from app.wechat.xmlparse import render_fields
 
-__all__ = ("SendError", "send_text", "text_callback_xml")
+__all__ = ("SendError", "Answer", "send_text", "text_callback_xml")
 
 
 class SendError(RuntimeError):
     """The message could not be delivered or no reply came in time."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the user would see, and how it came: `passive` (in the HTTP response) or
+    `topic` (on the replies topic, for the outbound sender to deliver)."""
+
+    text: str
+    path: str
 
 
 @dataclass(frozen=True)
@@ -57,7 +67,7 @@ def text_callback_xml(account: Account, openid: str, text: str, msg_id: int, cre
     )
 
 
-async def send_text(settings: Settings, account: Account, openid: str, text: str, timeout: float) -> Reply:
+async def send_text(settings: Settings, account: Account, openid: str, text: str, timeout: float) -> Answer:
     endpoints = resolve_endpoints(settings)
     now = int(time.time())
     msg_id = (time.time_ns() // 1000) << 8 | secrets.randbelow(256)
@@ -75,19 +85,23 @@ async def send_text(settings: Settings, account: Account, openid: str, text: str
         await consumer.seek_to_end(*partitions)
         for tp in partitions:  # resolve positions now, before the reply can be written
             await consumer.position(tp)
-        await _post(f"{endpoints.ingress_url}/wechat/{account.name}", query, body)
-        return await _await_reply(consumer, account.name, f"msg:{msg_id}", timeout)
+        answer = await _post(f"{endpoints.ingress_url}/wechat/{account.name}", query, body)
+        if answer.strip() not in ("", ACK_BODY):
+            return Answer(account.codec.decode_reply(answer).get("Content", ""), "passive")
+        reply = await _await_reply(consumer, account.name, f"msg:{msg_id}", timeout)
+        return Answer(reply.text, "topic")
     finally:
         await consumer.stop()
 
 
-async def _post(url: str, query: dict[str, str], body: bytes) -> None:
+async def _post(url: str, query: dict[str, str], body: bytes) -> str:
     try:
         async with aiohttp.ClientSession() as session:
             async with session.post(url, params=query, data=body, headers={"Content-Type": "text/xml"}) as response:
                 answer = await response.text()
                 if response.status != 200:
                     raise SendError(f"ingress answered {response.status}: {answer.strip()}")
+                return answer
     except aiohttp.ClientConnectionError as exc:
         raise SendError(f"cannot reach the ingress at {url}: {exc}; is `wxstream up` running?") from None
 

@@ -44,10 +44,10 @@ def _count(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def _non_negative_float(text: str) -> float:
     value = float(text)
-    if value <= 0:
-        raise ValueError("expected a number > 0")
+    if not value >= 0:
+        raise ValueError("expected a number >= 0")
     return value
 
 
@@ -62,7 +62,7 @@ def _optional_path(text: str) -> Path | None:
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "str": str,
     "int": _count,
-    "float": _positive_float,
+    "float": _non_negative_float,
     "bool": _bool,
     "Path": lambda text: Path(text).expanduser(),
     "str | None": _optional_str,
@@ -102,12 +102,29 @@ class Settings:
     accounts: Path | None = None
     # Largest callback body the ingress accepts, in bytes.
     max_body_bytes: int = 65536
+    # How long the ingress waits for the broker's acknowledgement before spooling locally.
+    produce_timeout_s: float = 1.0
+    # How long the ingress holds a callback waiting for its reply to answer it passively;
+    # after that it answers `success` and the outbound sender delivers. 0: never wait.
+    passive_reply_wait_s: float = 4.5
+    # The ingress reports not ready (/readyz) while more events than this wait in its spool.
+    spool_ready_max: int = 1000
+    # Identity of this ingress process among several on one host: names its spool dir.
+    ingress_id: str = "0"
     # Accept callbacks whose signed timestamp is within this many seconds of now.
     timestamp_window_s: float = 300.0
     # Model served by Triton and the generation budget per reply.
     model_name: str = "echo"
     model_max_tokens: int = 256
     model_timeout_s: float = 20.0
+    # A repeat of a message within this many seconds is dropped as a retry.
+    dedupe_ttl_s: float = 600.0
+    # Conversations: idle time after which a new one starts, and the history bounds.
+    session_idle_s: float = 1800.0
+    session_max_turns: int = 10
+    session_max_tokens: int = 1500
+    # Answers to context-free questions are reused for this long (0: no cache).
+    answer_cache_ttl_s: float = 600.0
     log_level: str = "info"
     # Directory served by the embedded tritonserver.
     triton_models: Path = Path(__file__).resolve().parent.parent / "triton_models"
@@ -115,6 +132,9 @@ class Settings:
     def __post_init__(self) -> None:
         if self.partitions < 1:
             raise SettingsError(f"{PREFIX}PARTITIONS must be >= 1, got {self.partitions}")
+        for name in ("produce_timeout_s", "model_timeout_s", "kafka_session_timeout_s", "dedupe_ttl_s", "session_idle_s"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{PREFIX}{name.upper()} must be > 0, got {getattr(self, name)}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":

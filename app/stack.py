@@ -22,6 +22,7 @@ from app.embedded.process import ComponentError, ManagedProcess, free_port, http
 from app.embedded.triton import start_triton
 from app.kafka_admin import ensure_topics
 from app.settings import Settings
+from app.worker import READY_PATH
 
 __all__ = ("Stack", "StackAddresses", "read_stack_file")
 
@@ -108,7 +109,7 @@ class Stack:
         self.child_settings = child
         env = self._child_env = {**os.environ, **child.to_env(), "PYTHONUNBUFFERED": "1"}
         worker = self._spawn("worker", env)
-        worker.wait_ready(http_ready(child.web_url + "/"), timeout=60)
+        worker.wait_ready(http_ready(child.web_url + READY_PATH), timeout=90)
         self._status("worker", f"{child.web_url} (Faust web)", worker)
         ingress = self._spawn("ingress", env)
         ingress.wait_ready(http_ready(child.ingress_url + "/healthz"), timeout=30)
@@ -144,7 +145,7 @@ class Stack:
         if wipe_state:
             shutil.rmtree(self.child_settings.data_dir / "worker", ignore_errors=True)
         worker = self._spawn("worker", self._child_env)
-        worker.wait_ready(http_ready(self.child_settings.web_url + "/"), timeout=60)
+        worker.wait_ready(http_ready(self.child_settings.web_url + READY_PATH), timeout=90)
         return worker
 
     def watch(self, poll_s: float = 0.5) -> None:

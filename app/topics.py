@@ -20,11 +20,15 @@ __all__ = (
     "RawEvent",
     "CleanEvent",
     "Reply",
+    "Delivery",
+    "DeadLetter",
     "TopicSpec",
     "TOPICS",
     "RAW_EVENTS",
     "CLEAN_EVENTS",
     "REPLIES",
+    "DELIVERIES",
+    "DEAD_LETTERS",
     "Topics",
     "user_key",
 )
@@ -71,6 +75,32 @@ class Reply(faust.Record, serializer="json", include_metadata=False):
     created_at: float
 
 
+class Delivery(faust.Record, serializer="json", include_metadata=False):
+    """Which path delivered a reply. The ingress writes `passive` (acknowledged by the
+    broker) before it returns a reply in the HTTP response; the outbound sender writes
+    `api` after the customer-service API accepted it. A reply with a delivery record is
+    never sent again."""
+
+    reply_id: str
+    account: str
+    openid: str
+    path: str
+    delivered_at: float
+
+
+class DeadLetter(faust.Record, serializer="json", include_metadata=False):
+    """An input that could not be processed, with why, so that it never blocks a partition
+    and can be inspected and replayed. `payload` is the record's value as text (UTF-8,
+    undecodable bytes escaped)."""
+
+    source_topic: str
+    partition: int
+    offset: int
+    reason: str
+    payload: str
+    at: float
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
@@ -83,7 +113,13 @@ CLEAN_EVENTS = TopicSpec(
     "wxstream.events.clean.v1", CleanEvent, "deduplicated events of all types; the data teams' contract"
 )
 REPLIES = TopicSpec("wxstream.replies.v1", Reply, "answers to deliver to users, written by the agents")
-TOPICS: tuple[TopicSpec, ...] = (RAW_EVENTS, CLEAN_EVENTS, REPLIES)
+DELIVERIES = TopicSpec(
+    "wxstream.deliveries.v1", Delivery, "which path (passive reply or API) delivered each reply, so none is sent twice"
+)
+DEAD_LETTERS = TopicSpec(
+    "wxstream.deadletter.v1", DeadLetter, "inputs that could not be processed (undecodable, schema-invalid), with the reason"
+)
+TOPICS: tuple[TopicSpec, ...] = (RAW_EVENTS, CLEAN_EVENTS, REPLIES, DELIVERIES, DEAD_LETTERS)
 
 
 def user_key(account: str, openid: str) -> str:
@@ -95,9 +131,11 @@ def user_key(account: str, openid: str) -> str:
 class Topics:
     """The Faust topic objects of one app."""
 
-    raw: faust.TopicT
+    raw: faust.TopicT  # read as bytes: a record that does not decode goes to the dead letters
     clean: faust.TopicT
     replies: faust.TopicT
+    deliveries: faust.TopicT
+    dead_letters: faust.TopicT
 
     @classmethod
     def declare(cls, app: faust.App, settings: "Settings") -> "Topics":
@@ -110,4 +148,12 @@ class Topics:
                 partitions=settings.partitions,
             )
 
-        return cls(raw=topic(RAW_EVENTS), clean=topic(CLEAN_EVENTS), replies=topic(REPLIES))
+        return cls(
+            raw=app.topic(
+                RAW_EVENTS.name, key_type=str, key_serializer="raw", value_serializer="raw", partitions=settings.partitions
+            ),
+            clean=topic(CLEAN_EVENTS),
+            replies=topic(REPLIES),
+            deliveries=topic(DELIVERIES),
+            dead_letters=topic(DEAD_LETTERS),
+        )

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
-import faust
+from typing import Mapping
 
-from agents import dedupe, replier
+import faust
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from agents import conversation, dedupe
+from agents.metrics import AgentMetrics
+from app.accounts import Account, load_accounts
 from app.clients.triton import ModelClient
 from app.settings import Settings
 from app.topics import Topics
+from tables.answers import answer_cache_table
+from tables.ratelimits import RateTables
 from tables.seen import seen_table
+from tables.sessions import sessions_table
 
-__all__ = ("create_app", "run_worker")
+__all__ = ("create_app", "run_worker", "READY_PATH")
 
 APP_ID = "wxstream"
+READY_PATH = "/wxstream/ready"
 
 
-def create_app(settings: Settings) -> faust.App:
+def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: str = "rocksdb://") -> faust.App:
     if not settings.kafka_url:
         raise ValueError("the worker needs WXSTREAM_KAFKA_URL (`wxstream up` sets it for the embedded broker)")
     if not settings.triton_url:
@@ -23,7 +33,7 @@ def create_app(settings: Settings) -> faust.App:
     app = faust.App(
         APP_ID,
         broker=f"kafka://{settings.kafka_url}",
-        store="rocksdb://",
+        store=store,
         datadir=str(settings.data_dir / "worker"),
         topic_partitions=settings.partitions,
         producer_max_batch_size=settings.producer_max_batch_bytes,
@@ -32,20 +42,44 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.kafka_session_timeout_s,
         broker_heartbeat_interval=1,
         consumer_auto_offset_reset="earliest",
+        table_cleanup_interval=30.0,
         web_enabled=True,
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_bind=settings.web_host,
     )
+    metrics = AgentMetrics()
     topics = Topics.declare(app, settings)
-    seen = seen_table(app, settings)
-    dedupe.install(app, topics, seen)
-    replier.install(app, topics, settings, ModelClient(settings.triton_url, settings.model_name, settings.model_timeout_s))
+    dedupe.install(app, topics, seen_table(app, settings), settings, metrics)
+    conversation.install(
+        app,
+        topics,
+        conversation.Tables(
+            rates=RateTables.declare(app, settings),
+            sessions=sessions_table(app, settings),
+            answers=answer_cache_table(app, settings) if settings.answer_cache_ttl_s > 0 else None,
+        ),
+        accounts,
+        settings,
+        ModelClient(settings.triton_url, settings.model_name, settings.model_timeout_s),
+        metrics,
+    )
+
+    @app.page(READY_PATH)
+    async def ready(self, request: web.Request) -> web.Response:
+        """200 once tables are recovered and no rebalance is under way: events flow."""
+        flowing = app.tables.recovery.completed.is_set() and not app.rebalancing
+        return self.json({"ready": flowing}, status=200 if flowing else 503)
+
+    @app.page("/metrics")
+    async def prometheus(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     return app
 
 
 def run_worker(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT; Faust handles the signals and a clean shutdown."""
-    app = create_app(settings)
+    app = create_app(settings, load_accounts(settings))
     worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
     worker.execute_from_commandline()

@@ -1,27 +1,37 @@
-"""Request handlers of the WeChat callback endpoint."""
+"""Request handlers of the WeChat callback endpoint and the ops endpoints."""
 
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from typing import Mapping
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.accounts import Account
-from app.ingress.publisher import RawEventPublisher
+from app.ingress.metrics import IngressMetrics
+from app.ingress.passive import ReplyWaiter
+from app.ingress.publisher import Persisted, RawEventPublisher
 from app.settings import Settings
-from app.topics import RawEvent
+from app.topics import Delivery, RawEvent, Reply
 from app.wechat import CallbackQuery, Decoded, WeChatError
 from app.wechat.errors import SignatureError, TooLargeError
-from app.wechat.replies import ACK_BODY
+from app.wechat.replies import ACK_BODY, TextReply
 from app.wechat.signature import check_timestamp
 
 log = logging.getLogger("wxstream.ingress")
 
 SETTINGS = web.AppKey("settings", Settings)
 ACCOUNTS = web.AppKey("accounts", Mapping[str, Account])
+METRICS = web.AppKey("metrics", IngressMetrics)
 PUBLISHER = web.AppKey("publisher", RawEventPublisher)
+WAITER = web.AppKey("waiter", ReplyWaiter)
+
+# WeChat rejects passive text replies longer than this; longer replies go by the API, in parts.
+PASSIVE_TEXT_MAX_BYTES = 2048
+XML_TYPES = ("text/xml", "application/xml", "text/plain", "application/octet-stream")
 
 
 def _status(error: WeChatError) -> int:
@@ -35,13 +45,17 @@ def _status(error: WeChatError) -> int:
 def _account(request: web.Request) -> Account:
     account = request.app[ACCOUNTS].get(request.match_info["account"])
     if account is None:
+        request.app[METRICS].rejections.labels("", "unknown_account").inc()
         raise web.HTTPNotFound(text="unknown account\n")
     return account
 
 
-def _rejected(account: Account, error: WeChatError) -> web.Response:
-    log.info("rejected callback for %s: %s (%s)", account.name, error.reason, error.message)
-    return web.Response(status=_status(error), text=f"{error.reason}\n")
+def _rejected(request: web.Request, account: Account, reason: str, status: int, detail: str) -> web.Response:
+    metrics = request.app[METRICS]
+    metrics.rejections.labels(account.name, reason).inc()
+    metrics.requests.labels(account.name, account.mode, "rejected").inc()
+    log.info("rejected %s callback for %s: %s (%s)", request.method, account.name, reason, detail)
+    return web.Response(status=status, text=f"{reason}\n")
 
 
 def raw_event(account: Account, decoded: Decoded, received_at: float) -> RawEvent:
@@ -63,29 +77,92 @@ async def verify_url(request: web.Request) -> web.Response:
     try:
         echostr = account.codec.verify_url(CallbackQuery.from_mapping(request.query))
     except WeChatError as error:
-        return _rejected(account, error)
+        return _rejected(request, account, error.reason, _status(error), error.message)
     return web.Response(text=echostr)
 
 
 async def callback(request: web.Request) -> web.Response:
-    """POST: verify, decode, persist to the raw topic, then acknowledge."""
+    """POST: verify, decode, persist, then answer with the reply if it is ready in time."""
+    started = time.perf_counter()
     account = _account(request)
-    settings = request.app[SETTINGS]
-    body = await request.read()
+    app = request.app
+    settings = app[SETTINGS]
+    if request.content_type not in XML_TYPES:
+        return _rejected(request, account, "bad_content_type", 415, request.content_type)
+    if (request.content_length or 0) > settings.max_body_bytes:
+        return _rejected(request, account, "too_large", 413, f"{request.content_length} bytes")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _rejected(request, account, "too_large", 413, "body over the limit")
     now = time.time()
     query = CallbackQuery.from_mapping(request.query)
     try:
         check_timestamp(query.timestamp, now, settings.timestamp_window_s)
         decoded = account.codec.decode(query, body)
     except WeChatError as error:
-        return _rejected(account, error)
+        return _rejected(request, account, error.reason, _status(error), error.message)
+
+    outcome = "accepted"
     try:
-        await request.app[PUBLISHER].publish(raw_event(account, decoded, now))
-    except Exception as exc:  # broker unreachable or timed out: WeChat will retry
-        log.warning("could not persist callback for %s: %s", account.name, exc)
-        raise web.HTTPServiceUnavailable(text="broker unavailable\n") from None
-    return web.Response(text=ACK_BODY)
+        persisted = await app[PUBLISHER].publish(raw_event(account, decoded, now))
+    except Exception as exc:  # neither broker nor spool: WeChat will retry
+        log.error("could not persist callback for %s: %s", account.name, exc)
+        app[METRICS].requests.labels(account.name, account.mode, "unavailable").inc()
+        raise web.HTTPServiceUnavailable(text="unavailable\n") from None
+    answer = ACK_BODY
+    if persisted is Persisted.SPOOL:
+        outcome = "spooled"  # the pipeline cannot answer before the spool drains
+    else:
+        remaining = settings.passive_reply_wait_s - (time.perf_counter() - started)
+        reply = await app[WAITER].wait(account.name, decoded.message.dedupe_key, remaining)
+        if reply is not None and await _claim_passive(app[PUBLISHER], reply):
+            answer = account.codec.encode_reply(
+                TextReply(reply.text),
+                decoded.message,
+                encrypted=decoded.encrypted,
+                timestamp=int(time.time()),
+                nonce=str(secrets.randbelow(10**10)),
+            )
+            outcome = "replied"
+    app[METRICS].requests.labels(account.name, account.mode, outcome).inc()
+    app[METRICS].latency.labels(outcome).observe(time.perf_counter() - started)
+    return web.Response(text=answer, content_type="text/xml" if answer != ACK_BODY else "text/plain")
+
+
+async def _claim_passive(publisher: RawEventPublisher, reply: Reply) -> bool:
+    """Record the passive delivery before answering; if that fails, leave it to the sender."""
+    if len(reply.text.encode("utf-8")) > PASSIVE_TEXT_MAX_BYTES:
+        return False
+    try:
+        await publisher.record_delivery(
+            Delivery(
+                reply_id=reply.reply_id,
+                account=reply.account,
+                openid=reply.openid,
+                path="passive",
+                delivered_at=time.time(),
+            )
+        )
+    except Exception as exc:
+        log.warning("could not record passive delivery of %s: %s", reply.reply_id, exc)
+        return False
+    return True
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Alive: the process answers."""
     return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready: the broker takes events and the spool is not backlogged."""
+    publisher = request.app[PUBLISHER]
+    settings = request.app[SETTINGS]
+    ready = publisher.broker_ok and publisher.spooled <= settings.spool_ready_max
+    body = {"ready": ready, "broker": publisher.broker_ok, "spooled": publisher.spooled}
+    return web.json_response(body, status=200 if ready else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(request.app[METRICS].registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

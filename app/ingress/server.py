@@ -3,55 +3,101 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import AsyncIterator, Mapping
 
 from aiohttp import web
 
 from app.accounts import Account
 from app.ingress import handlers
+from app.ingress.metrics import IngressMetrics
+from app.ingress.passive import ReplyWaiter
 from app.ingress.publisher import RawEventPublisher
+from app.ingress.spool import Spool
 from app.kafka_admin import ensure_topics
 from app.settings import Settings
 
-__all__ = ("create_web_app", "run_ingress")
+__all__ = ("create_web_app", "run_ingress", "spool_dir")
 
 log = logging.getLogger("wxstream.ingress")
+
+
+class SpoolInUseError(RuntimeError):
+    """Two ingress processes were given the same spool directory."""
+
+
+def spool_dir(settings: Settings) -> Path:
+    return settings.data_dir / "spool" / f"ingress-{settings.ingress_id}"
+
+
+@asynccontextmanager
+async def _locked_spool(directory: Path) -> AsyncIterator[Spool]:
+    """The spool of this ingress, locked so that no second process can use it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SpoolInUseError(
+                f"spool {directory} is used by another ingress; give each one its own WXSTREAM_INGRESS_ID"
+            ) from None
+        spool = await asyncio.to_thread(Spool, directory)
+        try:
+            yield spool
+        finally:
+            spool.close()
 
 
 def create_web_app(settings: Settings, accounts: Mapping[str, Account]) -> web.Application:
     if not settings.kafka_url:
         raise ValueError("the ingress needs WXSTREAM_KAFKA_URL (`wxstream up` sets it for the embedded broker)")
-    app = web.Application(client_max_size=settings.max_body_bytes)
+    bootstrap = settings.kafka_url
+    # aiohttp's own limit is a backstop; the handler answers 413 with metrics first.
+    app = web.Application(client_max_size=settings.max_body_bytes + 1)
     app[handlers.SETTINGS] = settings
     app[handlers.ACCOUNTS] = accounts
+    app[handlers.METRICS] = metrics = IngressMetrics()
     app.router.add_get("/wechat/{account}", handlers.verify_url)
     app.router.add_post("/wechat/{account}", handlers.callback)
     app.router.add_get("/healthz", handlers.healthz)
+    app.router.add_get("/readyz", handlers.readyz)
+    app.router.add_get("/metrics", handlers.metrics)
 
     @asynccontextmanager
     async def kafka(app: web.Application) -> AsyncIterator[None]:
-        await asyncio.to_thread(ensure_topics, settings, settings.kafka_url)
-        publisher = RawEventPublisher(settings, settings.kafka_url)
-        await publisher.start()
-        app[handlers.PUBLISHER] = publisher
-        log.info("ingress producing to %s", settings.kafka_url)
-        try:
-            yield
-        finally:
-            await publisher.stop()
+        await asyncio.to_thread(ensure_topics, settings, bootstrap)
+        async with _locked_spool(spool_dir(settings)) as spool:
+            publisher = RawEventPublisher(settings, bootstrap, spool, metrics)
+            waiter = ReplyWaiter(bootstrap)
+            await publisher.start()
+            await waiter.start()
+            app[handlers.PUBLISHER] = publisher
+            app[handlers.WAITER] = waiter
+            log.info("ingress producing to %s; %d events in spool %s", bootstrap, publisher.spooled, spool_dir(settings))
+            try:
+                yield
+            finally:
+                await waiter.stop()
+                await publisher.stop()
 
     app.cleanup_ctx.append(kafka)
     return app
 
 
 def run_ingress(settings: Settings, accounts: Mapping[str, Account]) -> None:
-    """Serve until SIGTERM/SIGINT, then finish in-flight requests and flush the producer."""
+    """Serve until SIGTERM/SIGINT, then finish in-flight requests and flush the producer.
+
+    The socket is opened with SO_REUSEPORT: several ingress processes (each with its own
+    WXSTREAM_INGRESS_ID) can serve one port and the kernel spreads connections over them.
+    """
     web.run_app(
         create_web_app(settings, accounts),
         host=settings.ingress_host,
         port=settings.ingress_port,
+        reuse_port=True,
         access_log=None,
         print=lambda *_: log.info("ingress listening on %s", settings.ingress_url),
         shutdown_timeout=10.0,

@@ -153,3 +153,16 @@ class CallbackCodec:
             f"<xml><Encrypt>{cdata(encrypt)}</Encrypt><MsgSignature>{cdata(msg_signature)}</MsgSignature>"
             f"<TimeStamp>{timestamp}</TimeStamp><Nonce>{cdata(nonce)}</Nonce></xml>"
         )
+
+    def decode_reply(self, body: str) -> Mapping[str, str]:
+        """WeChat's side: the fields of a passive reply, opening the AES envelope if there
+        is one (its MsgSignature is verified first). Used by `wxstream send` and the
+        simulator."""
+        fields = parse_fields(body.encode("utf-8"), max_bytes=self.max_bytes)
+        encrypt = fields.get("Encrypt")
+        if encrypt is None:
+            return fields
+        if self.crypto is None:
+            raise ModeError("encrypted reply for an account in plain mode")
+        signature.verify(fields.get("MsgSignature"), self.token, fields.get("TimeStamp", ""), fields.get("Nonce", ""), encrypt)
+        return parse_fields(self.crypto.decrypt(encrypt).message, max_bytes=self.max_bytes)

@@ -42,6 +42,8 @@ class AESKey:
             key = base64.b64decode(encoding_aes_key + "=", validate=True)
         except (binascii.Error, ValueError) as exc:
             raise AESKeyError(f"EncodingAESKey is not base64: {exc}") from None
+        if len(key) != 32:
+            raise AESKeyError(f"EncodingAESKey must decode to 32 bytes, got {len(key)}")
         return cls(key)
 
     def cipher(self):
@@ -70,6 +72,8 @@ class MessageCrypto:
         self.appid = appid
         self._appid_bytes = appid.encode("utf-8")
         self.keys = tuple(AESKey.from_encoding_aes_key(k) for k in encoding_aes_keys)
+        # A CBC cipher object is stateful (single use); an ECB one is not, so it is built once.
+        self._ecb = tuple(AES.new(k.key, AES.MODE_ECB) for k in self.keys)
         self._random_bytes = random_bytes
 
     def encrypt(self, message: bytes) -> str:
@@ -89,14 +93,14 @@ class MessageCrypto:
         first_error: WeChatError | None = None
         for index, key in enumerate(self.keys):
             try:
-                return Decrypted(self._open(key, ciphertext), index)
+                return Decrypted(self._open(key, self._ecb[index], ciphertext), index)
             except (CipherError, AppIdError) as exc:
                 first_error = first_error or exc
         assert first_error is not None
         raise first_error
 
-    def _open(self, key: AESKey, ciphertext: bytes) -> bytes:
-        plain = key.cipher().decrypt(ciphertext)
+    def _open(self, key: AESKey, ecb, ciphertext: bytes) -> bytes:
+        plain = _cbc_decrypt(ecb, key.key[:16], ciphertext)
         content = plain[16 : len(plain) - _padding_length(plain)]
         if len(content) < 4:
             raise CipherError("payload too short for its length prefix")
@@ -117,6 +121,14 @@ def _decode_ciphertext(encrypted: str) -> bytes:
     if not data or len(data) % AES.block_size:
         raise CipherError(f"ciphertext length {len(data)} not a multiple of {AES.block_size}")
     return data
+
+
+def _cbc_decrypt(ecb, iv: bytes, ciphertext: bytes) -> bytes:
+    """AES-CBC decryption: each ECB-decrypted block XOR the previous ciphertext block (the IV
+    for the first). Equal to `AES.new(key, MODE_CBC, iv).decrypt`, without building a cipher
+    per message."""
+    mixed = int.from_bytes(ecb.decrypt(ciphertext), "big") ^ int.from_bytes(iv + ciphertext[:-16], "big")
+    return mixed.to_bytes(len(ciphertext), "big")
 
 
 def _padding_length(plain: bytes) -> int:

@@ -8,6 +8,7 @@ class from parsed fields. Unknown message types and events become `UnknownMessag
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, TypeVar
@@ -262,14 +263,23 @@ def from_fields(fields: Mapping[str, str]) -> Message:
     return _build(cls, fields)
 
 
+@functools.cache
+def _xml_fields(cls: type[Message]) -> tuple[tuple[str, str, Callable[[str], Any], Any], ...]:
+    """(attribute, tag, convert, type) of each XML-fed attribute of `cls`, computed once."""
+    return tuple(
+        (f.name, f.metadata["tag"], f.metadata["convert"], f.type)
+        for f in dataclasses.fields(cls)
+        if f.metadata.get("tag") is not None
+    )
+
+
 def _build(cls: type[Message], fields: Mapping[str, str]) -> Message:
     values: dict[str, Any] = {"raw": MappingProxyType(dict(fields))}
-    for f in dataclasses.fields(cls):
-        tag = f.metadata.get("tag")
-        if tag is None or tag not in fields:
+    for name, tag, convert, type_ in _xml_fields(cls):
+        if tag not in fields:
             continue
         try:
-            values[f.name] = f.metadata["convert"](fields[tag])
+            values[name] = convert(fields[tag])
         except ValueError:
-            raise XMLError(f"field {tag} is not a valid {f.type}: {fields[tag]!r:.40}") from None
+            raise XMLError(f"field {tag} is not a valid {type_}: {fields[tag]!r:.40}") from None
     return cls(**values)

@@ -33,7 +33,7 @@ def check_timestamp(timestamp: str | None, now: float, window_s: float) -> int:
     WeChat's signature covers the timestamp, so a window turns a captured request into
     one that cannot be replayed later. `window_s <= 0` disables the check.
     """
-    if not timestamp or not timestamp.isdigit() or len(timestamp) > 12:
+    if not timestamp or not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
         raise SignatureError(f"bad timestamp {timestamp!r:.40}")
     value = int(timestamp)
     if window_s > 0 and abs(now - value) > window_s:

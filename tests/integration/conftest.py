@@ -3,7 +3,7 @@ free loopback ports in a temporary data directory, and always stop it."""
 
 from __future__ import annotations
 
-import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -12,54 +12,29 @@ import pytest
 from app.accounts import Account, load_accounts
 from app.settings import Settings
 from app.stack import Stack
+from tests.integration.stack_helpers import isolated_settings, running_stack
 
 pytestmark = pytest.mark.integration
 
 
-def process_group_members(pgids: set[int]) -> list[int]:
-    """PIDs of live (non-zombie) processes in any of `pgids`."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        state, pgid = fields[0], int(fields[2])
-        if pgid in pgids and state != "Z":
-            members.append(int(entry.name))
-    return members
-
-
 @pytest.fixture
 def stack_settings(tmp_path: Path) -> Settings:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WXSTREAM_")}
-    return Settings.from_env(env, data_dir=tmp_path / "data", ingress_port=0, web_port=0, partitions=2)
+    return isolated_settings(tmp_path / "data")
 
 
 @pytest.fixture
 def start_stack(stack_settings: Settings) -> Iterator[Callable[..., Stack]]:
-    """Start a stack (keyword overrides go to Settings); on teardown stop it and assert that
-    no process of it is left."""
-    stacks: list[Stack] = []
-    pgids: set[int] = set()
+    """Start a stack (keyword overrides go to Settings); stopped at teardown."""
+    with_stacks = []
 
     def start(**overrides: object) -> Stack:
-        from dataclasses import replace
-
-        stack = Stack(replace(stack_settings, **overrides), echo=lambda line: None)
-        stacks.append(stack)
-        stack.__enter__()
-        pgids.update(p.pid for p in stack.processes if p.pid)
-        return stack
+        context = running_stack(replace(stack_settings, **overrides))
+        with_stacks.append(context)
+        return context.__enter__()
 
     yield start
-    for stack in stacks:
-        pgids.update(p.pid for p in stack.processes if p.pid)
-        stack.stop()
-    assert process_group_members(pgids) == [], "processes left behind by the stack"
+    for context in reversed(with_stacks):
+        context.__exit__(None, None, None)
 
 
 @pytest.fixture

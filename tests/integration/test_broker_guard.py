@@ -8,6 +8,7 @@ restored it from its changelog.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
@@ -31,7 +32,7 @@ async def test_end_offsets_are_exact_for_concurrently_published_events(stack_set
     broker, bootstrap = start_broker(tmp_path / "logs")
     try:
         ensure_topics(stack_settings, bootstrap)
-        publisher = RawEventPublisher(stack_settings, bootstrap)
+        publisher = RawEventPublisher(replace(stack_settings, produce_timeout_s=30), bootstrap)
         await publisher.start()
         try:
             await publish_all(publisher, events(1, 500))
@@ -52,7 +53,7 @@ async def test_table_is_fully_restored_after_worker_restart_with_local_state_wip
     """
     stack = start_stack(kafka_linger_ms=20)
     settings = stack.child_settings
-    publisher = RawEventPublisher(settings, settings.kafka_url)
+    publisher = RawEventPublisher(replace(settings, produce_timeout_s=30), settings.kafka_url)
     await publisher.start()
     try:
         first = events(1, 400)

@@ -1,0 +1,162 @@
+"""clean events -> replies: the conversation with each user.
+
+Per message, in this order: reset command; rate limits (per user per minute, per account
+per second; one polite notice per window, the rest dropped and counted); keyword rules;
+for a message without conversation context, the answer cache; else the model, with the
+user's session as context. Every reply's id is derived from the message it answers, so
+reprocessing after a crash repeats the id and delivery drops the copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Mapping
+
+import faust
+
+from agents import sessions
+from agents.metrics import AgentMetrics
+from app.accounts import Account
+from app.clients.triton import ModelClient, ModelError
+from app.keywords import match_rules, normalise, trigger_of
+from app.settings import Settings
+from app.topics import CleanEvent, Reply, Topics
+from tables.ratelimits import RateTables
+from tables.sessions import Turn
+
+log = logging.getLogger("wxstream.agents.conversation")
+
+FALLBACK_TEXT = "Sorry, I cannot answer right now. Please try again in a moment."
+RATE_NOTICE = "You are sending messages faster than I can answer. Please wait a minute."
+RESET_TEXT = "OK, let's start a new conversation."
+
+
+def reply_id(account: str, dedupe_key: str) -> str:
+    """Stable id of the reply to one message: the same message always gets the same id."""
+    return hashlib.sha1(f"{account}:{dedupe_key}".encode("utf-8")).hexdigest()[:24]
+
+
+def user_text(event: CleanEvent) -> str | None:
+    """What the user said: a text message, or the recognised speech of a voice message."""
+    if event.msg_type == "text":
+        return event.fields.get("Content", "")
+    if event.msg_type == "voice":
+        return event.fields.get("Recognition") or None
+    return None
+
+
+@dataclass(frozen=True)
+class Tables:
+    rates: RateTables
+    sessions: faust.Table
+    answers: object | None  # windowed answer cache, None when disabled
+
+
+def install(
+    app: faust.App,
+    topics: Topics,
+    tables: Tables,
+    accounts: Mapping[str, Account],
+    settings: Settings,
+    model: ModelClient,
+    metrics: AgentMetrics,
+) -> faust.types.AgentT:
+    rates = tables.rates
+
+    def over_limit(account: Account, user: str) -> str | None:
+        """None when the message may proceed, else `notice` (tell the user, once per
+        window) or `drop`. A user over their own limit does not use up the account's."""
+        user_count = rates.user_count[user].current() + 1
+        rates.user_count[user] = user_count
+        if user_count <= account.user_per_minute:
+            account_count = rates.account_count[account.name].current() + 1
+            rates.account_count[account.name] = account_count
+            if account_count <= -(-account.account_per_second // settings.partitions):
+                return None
+        if rates.user_notified[user].current():
+            return "drop"
+        rates.user_notified[user] = True
+        return "notice"
+
+    async def answer(account: Account, user: str, event: CleanEvent, text: str) -> tuple[str, str]:
+        """(reply text, source) for one user message that passed the limits."""
+        if sessions.is_reset(text):
+            tables.sessions.pop(user, None)
+            return RESET_TEXT, "reset"
+        keyword = match_rules(account.keywords, normalise(text))
+        if keyword is not None:
+            return keyword, "keyword"
+        now = time.time()
+        history = sessions.active(tables.sessions.get(user), now, settings.session_idle_s)
+        cache_key = f"{account.name}:{normalise(text)}"
+        if not history and tables.answers is not None:
+            cached = tables.answers[cache_key].current()
+            if cached:
+                return cached, "cache"
+        prompt = sessions.render_prompt(account.system_prompt, history, text)
+        started = time.perf_counter()
+        try:
+            reply = await model.generate(prompt, settings.model_max_tokens)
+        except ModelError as exc:
+            log.warning("model failed for %s: %s", event.dedupe_key, exc)
+            return FALLBACK_TEXT, "fallback"
+        metrics.model_latency.labels(model.model_name).observe(time.perf_counter() - started)
+        tables.sessions[user] = sessions.with_turns(
+            history,
+            (Turn(role="user", text=text), Turn(role="assistant", text=reply)),
+            time.time(),
+            settings.session_max_turns,
+            settings.session_max_tokens,
+        )
+        if not history and tables.answers is not None:
+            tables.answers[cache_key] = reply
+        return reply, "model"
+
+    async def respond(account: Account, event: CleanEvent) -> tuple[str, str] | None:
+        text = user_text(event)
+        user = f"{account.name}:{event.openid}"
+        if text is None:  # events: only keyword rules answer them
+            trigger = trigger_of(event.msg_type, event.fields)
+            keyword = match_rules(account.keywords, trigger) if trigger else None
+            return (keyword, "keyword") if keyword is not None else None
+        verdict = over_limit(account, user)
+        if verdict == "drop":
+            metrics.drops.labels(account.name, "rate_limited").inc()
+            return None
+        if verdict == "notice":
+            metrics.drops.labels(account.name, "rate_limited").inc()
+            return RATE_NOTICE, "notice"
+        return await answer(account, user, event, text)
+
+    @app.agent(topics.clean, name="wxstream.conversation")
+    async def conversation(stream: faust.StreamT[CleanEvent]) -> None:
+        try:
+            async for key, event in stream.items():
+                account = accounts.get(event.account)
+                if account is None:
+                    metrics.drops.labels(event.account, "unknown_account").inc()
+                    continue
+                result = await respond(account, event)
+                if result is None:
+                    continue
+                text, source = result
+                metrics.replies.labels(account.name, source).inc()
+                await topics.replies.send(
+                    key=key,
+                    value=Reply(
+                        reply_id=reply_id(event.account, event.dedupe_key),
+                        account=event.account,
+                        openid=event.openid,
+                        in_reply_to=event.dedupe_key,
+                        text=text,
+                        model=model.model_name if source == "model" else source,
+                        created_at=time.time(),
+                    ),
+                )
+        finally:
+            await model.close()
+
+    return conversation

@@ -1,0 +1,52 @@
+"""Conversation sessions: bounded history, idle timeout, reset, and the model prompt.
+
+Pure functions over `tables.sessions.Session`; the conversation agent stores the result.
+"""
+
+from __future__ import annotations
+
+from app.keywords import normalise
+from tables.sessions import Session, Turn
+
+__all__ = ("RESET_COMMANDS", "is_reset", "active", "with_turns", "estimate_tokens", "render_prompt")
+
+RESET_COMMANDS = frozenset({"/reset", "新对话", "重新开始"})
+
+
+def is_reset(text: str) -> bool:
+    return normalise(text) in RESET_COMMANDS
+
+
+def active(session: Session | None, now: float, idle_s: float) -> tuple[Turn, ...]:
+    """The turns of a session that has not been idle for `idle_s`; else none."""
+    if session is None or now - session.updated_at > idle_s:
+        return ()
+    return tuple(session.turns)
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough token count without a tokenizer: a CJK character is about one token, other
+    text about four characters per token. Only used to bound the history."""
+    wide = sum(1 for ch in text if ord(ch) > 0x2E80)
+    return wide + (len(text) - wide + 3) // 4
+
+
+def with_turns(
+    turns: tuple[Turn, ...], new: tuple[Turn, ...], now: float, max_turns: int, max_tokens: int
+) -> Session:
+    """The session after `new` turns, dropping the oldest exchanges beyond the bounds."""
+    kept = list(turns + new)[-2 * max_turns :]
+    while len(kept) > len(new) and sum(estimate_tokens(t.text) for t in kept) > max_tokens:
+        kept = kept[2:] if len(kept) - 2 >= len(new) else kept[1:]
+    return Session(turns=kept, updated_at=now)
+
+
+def render_prompt(system_prompt: str, history: tuple[Turn, ...], text: str) -> str:
+    """GLM-4's chat template: `[gMASK]<sop><|system|>\\n...<|user|>\\n...<|assistant|>\\n`."""
+    parts = ["[gMASK]<sop>"]
+    if system_prompt:
+        parts.append(f"<|system|>\n{system_prompt}")
+    for turn in history:
+        parts.append(f"<|{turn.role}|>\n{turn.text}")
+    parts.append(f"<|user|>\n{text}<|assistant|>\n")
+    return "".join(parts)

@@ -1,0 +1,44 @@
+"""Prometheus metrics of one ingress process, on a registry of its own (no globals)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ("IngressMetrics",)
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 4.5, 10.0)
+
+
+class IngressMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "wxstream_ingress_requests",
+            "Callbacks by account, mode and outcome (accepted, replied, spooled, rejected, unavailable).",
+            ["account", "mode", "outcome"],
+            registry=self.registry,
+        )
+        self.rejections = Counter(
+            "wxstream_ingress_rejections",
+            "Rejected callbacks by account and reason (bad_signature, stale_timestamp, too_large, ...).",
+            ["account", "reason"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "wxstream_ingress_request_duration_seconds",
+            "Time from request to answer, by outcome.",
+            ["outcome"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.produce_latency = Histogram(
+            "wxstream_ingress_produce_duration_seconds",
+            "Time for the broker to acknowledge a raw event (acks=all).",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.spool_depth = Gauge(
+            "wxstream_ingress_spool_depth",
+            "Accepted callbacks waiting in the local spool for the broker.",
+            registry=self.registry,
+        )

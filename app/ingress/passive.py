@@ -1,0 +1,97 @@
+"""Following the replies topic so that a callback can be answered with its own reply.
+
+Every ingress process reads all partitions of the replies topic from the moment it
+starts (no consumer group: nothing to commit, nothing to rebalance) and keeps each reply
+for a short while, so that WeChat's retries of a message, which may reach any ingress
+process, can pick the reply up too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from app.topics import REPLIES, Reply
+
+__all__ = ("ReplyWaiter",)
+
+log = logging.getLogger("wxstream.ingress.passive")
+
+Key = tuple[str, str]
+
+
+class ReplyWaiter:
+    def __init__(self, bootstrap: str, keep_s: float = 60.0) -> None:
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, client_id="wxstream-ingress-replies", enable_auto_commit=False
+        )
+        self._keep_s = keep_s
+        self._recent: dict[Key, tuple[float, Reply]] = {}
+        self._waiting: dict[Key, tuple[float, asyncio.Future[Reply]]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        partitions = [TopicPartition(REPLIES.name, p) for p in self._consumer.partitions_for_topic(REPLIES.name) or ()]
+        self._consumer.assign(partitions)
+        await self._consumer.seek_to_end(*partitions)
+        self._task = asyncio.create_task(self._follow(), name="wxstream-reply-follower")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._consumer.stop()
+
+    async def wait(self, account: str, in_reply_to: str, timeout: float) -> Reply | None:
+        """The reply to message `in_reply_to` of `account`, or None after `timeout` seconds."""
+        key = (account, in_reply_to)
+        if key in self._recent:
+            return self._recent[key][1]
+        if timeout <= 0:
+            return None
+        if key not in self._waiting:
+            self._waiting[key] = (time.monotonic(), asyncio.get_running_loop().create_future())
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._waiting[key][1]), timeout)
+        except asyncio.TimeoutError:
+            return None
+
+    def _arrived(self, reply: Reply, now: float) -> None:
+        key = (reply.account, reply.in_reply_to)
+        self._recent[key] = (now, reply)
+        waiting = self._waiting.pop(key, None)
+        if waiting is not None and not waiting[1].done():
+            waiting[1].set_result(reply)
+
+    def _forget_old(self, now: float) -> None:
+        """Drop entries older than `keep_s`; both dicts are in insertion (= time) order."""
+        horizon = now - self._keep_s
+        for table in (self._recent, self._waiting):
+            while table:
+                key, (at, _) = next(iter(table.items()))
+                if at >= horizon:
+                    break
+                del table[key]
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                batches = await self._consumer.getmany(timeout_ms=1000)
+            except Exception as exc:  # broker away: keep trying, callbacks just get no passive reply
+                log.warning("reading %s failed: %s", REPLIES.name, exc)
+                await asyncio.sleep(1.0)
+                continue
+            now = time.monotonic()
+            for records in batches.values():
+                for record in records:
+                    try:
+                        self._arrived(Reply.loads(record.value), now)
+                    except Exception as exc:  # a malformed record must not stop the follower
+                        log.warning("skipping unreadable reply at %s:%s: %s", record.partition, record.offset, exc)
+            self._forget_old(now)
