@@ -3,8 +3,9 @@
 Per message, in this order: reset command; rate limits (per user per minute, per account
 per second; one polite notice per window, the rest dropped and counted); keyword rules;
 for a message without conversation context, the answer cache; else the model, with the
-user's session as context. Every reply's id is derived from the message it answers, so
-reprocessing after a crash repeats the id and delivery drops the copy.
+user's session as context. Every reply's id is derived from the message it answers, and a
+message processed again after a crash finds its answer in the session, so it gets the
+same id and text, no second model call and no second turn.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def install(
         metrics.model_latency.labels(model.model_name).observe(time.perf_counter() - started)
         tables.sessions[user] = sessions.with_turns(
             history,
-            (Turn(role="user", text=text), Turn(role="assistant", text=reply)),
+            (Turn(role="user", text=text, ref=event.dedupe_key), Turn(role="assistant", text=reply)),
             time.time(),
             settings.session_max_turns,
             settings.session_max_tokens,
@@ -122,6 +123,9 @@ def install(
             trigger = trigger_of(event.msg_type, event.fields)
             keyword = match_rules(account.keywords, trigger) if trigger else None
             return (keyword, "keyword") if keyword is not None else None
+        already = sessions.answered(tables.sessions.get(user), event.dedupe_key)
+        if already is not None:  # processed before a crash: same answer, no second effect
+            return already, "replay"
         verdict = over_limit(account, user)
         if verdict == "drop":
             metrics.drops.labels(account.name, "rate_limited").inc()

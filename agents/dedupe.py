@@ -2,11 +2,12 @@
 
 Raw records are read as bytes and decoded here, so that a record that is not a valid
 `RawEvent` goes to the dead-letter topic with the reason instead of stopping the
-partition. A key is marked in the `seen` table in the same step that publishes it.
+partition.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -27,15 +28,22 @@ class PoisonEvent(ValueError):
 
 def decode_raw(value: bytes) -> RawEvent:
     try:
-        raw = RawEvent.loads(value)
-    except Exception as exc:
+        data = json.loads(value)
+    except ValueError as exc:
         raise PoisonEvent(f"undecodable: {type(exc).__name__}: {exc}") from None
+    if not isinstance(data, dict):
+        raise PoisonEvent(f"schema: expected a JSON object, got {type(data).__name__}")
+    try:
+        raw = RawEvent.from_data(data)
+    except (TypeError, ValueError) as exc:
+        raise PoisonEvent(f"schema: {exc}") from None
     if not isinstance(raw.fields, dict) or not all(isinstance(v, str) for v in raw.fields.values()):
         raise PoisonEvent("schema: fields must map names to strings")
     missing = [name for name in _REQUIRED_FIELDS if not raw.fields.get(name)]
     if missing or not raw.account or not raw.openid or not raw.dedupe_key:
         raise PoisonEvent(f"schema: missing {', '.join(missing) or 'account/openid/dedupe_key'}")
-    if not str(raw.fields["CreateTime"]).isdigit():
+    create_time = raw.fields["CreateTime"]
+    if not (create_time.isascii() and create_time.isdigit()):  # int() must accept it
         raise PoisonEvent("schema: CreateTime is not a unix time")
     return raw
 
@@ -86,8 +94,12 @@ def install(app: faust.App, topics: Topics, seen, settings: Settings, metrics: A
             if window.current() or window.delta(ttl):
                 metrics.events.labels("dedupe", "duplicate").inc()
                 continue
+            # Publish, wait for the broker's acknowledgement, only then mark the key: a
+            # crash in between re-publishes (the clean topic is at-least-once, keyed by
+            # dedupe_key for idempotent consumers) but never loses the event.
+            delivery = await topics.clean.send(key=event.key, value=clean_event(raw, time.time()))
+            await delivery
             seen[seen_key] = raw.received_at or time.time()
-            await topics.clean.send(key=event.key, value=clean_event(raw, time.time()))
             metrics.events.labels("dedupe", "published").inc()
 
     return dedupe

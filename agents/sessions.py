@@ -5,10 +5,20 @@ Pure functions over `tables.sessions.Session`; the conversation agent stores the
 
 from __future__ import annotations
 
+import re
+
 from app.keywords import normalise
 from tables.sessions import Session, Turn
 
-__all__ = ("RESET_COMMANDS", "is_reset", "active", "with_turns", "estimate_tokens", "render_prompt")
+__all__ = (
+    "RESET_COMMANDS",
+    "is_reset",
+    "active",
+    "answered",
+    "with_turns",
+    "estimate_tokens",
+    "render_prompt",
+)
 
 RESET_COMMANDS = frozenset({"/reset", "新对话", "重新开始"})
 
@@ -24,6 +34,17 @@ def active(session: Session | None, now: float, idle_s: float) -> tuple[Turn, ..
     return tuple(session.turns)
 
 
+def answered(session: Session | None, ref: str) -> str | None:
+    """The answer already given to message `ref` if it is in the session (reprocessing)."""
+    if session is None or not ref:
+        return None
+    turns = session.turns
+    for i, turn in enumerate(turns[:-1]):
+        if turn.role == "user" and turn.ref == ref and turns[i + 1].role == "assistant":
+            return turns[i + 1].text
+    return None
+
+
 def estimate_tokens(text: str) -> int:
     """Rough token count without a tokenizer: a CJK character is about one token, other
     text about four characters per token. Only used to bound the history."""
@@ -35,7 +56,8 @@ def with_turns(
     turns: tuple[Turn, ...], new: tuple[Turn, ...], now: float, max_turns: int, max_tokens: int
 ) -> Session:
     """The session after `new` turns, dropping the oldest exchanges beyond the bounds."""
-    kept = list(turns + new)[-2 * max_turns :]
+    kept = list(turns + new)
+    kept = kept[max(0, len(kept) - max(2 * max_turns, len(new))) :]
     while len(kept) > len(new) and sum(estimate_tokens(t.text) for t in kept) > max_tokens:
         kept = kept[2:] if len(kept) - 2 >= len(new) else kept[1:]
     return Session(turns=kept, updated_at=now)

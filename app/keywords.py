@@ -22,6 +22,8 @@ class KeywordRule:
     kind: str = "exact"  # exact | regex
 
     def __post_init__(self) -> None:
+        if not isinstance(self.pattern, str) or not isinstance(self.reply, str):
+            raise ValueError("keyword rule pattern and reply must be strings")
         if self.kind not in ("exact", "regex"):
             raise ValueError(f"keyword rule kind must be exact or regex, got {self.kind!r}")
         if self.kind == "regex":
@@ -46,7 +48,7 @@ def trigger_of(msg_type: str, fields: Mapping[str, str]) -> str | None:
     if msg_type == "event":
         event = fields.get("Event", "").lower()
         if event == "click":
-            return f"click:{fields.get('EventKey', '')}"
+            return normalise(f"click:{fields.get('EventKey', '')}")  # as rule patterns are
         return f"event:{event}"
     return None
 

@@ -67,7 +67,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "Path": lambda text: Path(text).expanduser(),
     "str | None": _optional_str,
     "Path | None": _optional_path,
-    "bool | None": _bool,
+    "bool | None": lambda text: _bool(text) if text.strip() else None,
 }
 
 
@@ -125,6 +125,8 @@ class Settings:
     session_max_tokens: int = 1500
     # Answers to context-free questions are reused for this long (0: no cache).
     answer_cache_ttl_s: float = 600.0
+    # Bearer token for the worker's views of users' data (sessions); unset: those views are off.
+    admin_token: str | None = None
     log_level: str = "info"
     # Directory served by the embedded tritonserver.
     triton_models: Path = Path(__file__).resolve().parent.parent / "triton_models"

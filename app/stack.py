@@ -22,7 +22,7 @@ from app.embedded.process import ComponentError, ManagedProcess, free_port, http
 from app.embedded.triton import start_triton
 from app.kafka_admin import ensure_topics
 from app.settings import Settings
-from app.worker import READY_PATH
+from app.worker_views import READY_PATH
 
 __all__ = ("Stack", "StackAddresses", "read_stack_file")
 

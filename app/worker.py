@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Mapping
 
 import faust
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from agents import conversation, dedupe
 from agents.metrics import AgentMetrics
@@ -14,15 +12,15 @@ from app.accounts import Account, load_accounts
 from app.clients.triton import ModelClient
 from app.settings import Settings
 from app.topics import Topics
+from app.worker_views import install_views
 from tables.answers import answer_cache_table
 from tables.ratelimits import RateTables
 from tables.seen import seen_table
 from tables.sessions import sessions_table
 
-__all__ = ("create_app", "run_worker", "READY_PATH")
+__all__ = ("create_app", "run_worker")
 
 APP_ID = "wxstream"
-READY_PATH = "/wxstream/ready"
 
 
 def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: str = "rocksdb://") -> faust.App:
@@ -50,13 +48,14 @@ def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: st
     )
     metrics = AgentMetrics()
     topics = Topics.declare(app, settings)
+    sessions = sessions_table(app, settings)
     dedupe.install(app, topics, seen_table(app, settings), settings, metrics)
     conversation.install(
         app,
         topics,
         conversation.Tables(
             rates=RateTables.declare(app, settings),
-            sessions=sessions_table(app, settings),
+            sessions=sessions,
             answers=answer_cache_table(app, settings) if settings.answer_cache_ttl_s > 0 else None,
         ),
         accounts,
@@ -64,17 +63,7 @@ def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: st
         ModelClient(settings.triton_url, settings.model_name, settings.model_timeout_s),
         metrics,
     )
-
-    @app.page(READY_PATH)
-    async def ready(self, request: web.Request) -> web.Response:
-        """200 once tables are recovered and no rebalance is under way: events flow."""
-        flowing = app.tables.recovery.completed.is_set() and not app.rebalancing
-        return self.json({"ready": flowing}, status=200 if flowing else 503)
-
-    @app.page("/metrics")
-    async def prometheus(self, request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
+    install_views(app, settings, metrics, sessions)
     return app
 
 

@@ -16,6 +16,9 @@ __all__ = ("Turn", "Session", "sessions_table")
 class Turn(faust.Record, serializer="json", include_metadata=False):
     role: str  # user | assistant
     text: str
+    # The dedupe key of the message a user turn came from: a message processed again
+    # after a crash finds its turn here and is not appended (nor answered) twice.
+    ref: str = ""
 
 
 class Session(faust.Record, serializer="json", include_metadata=False):

@@ -16,6 +16,7 @@ import time
 from enum import Enum
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from app.ingress.metrics import IngressMetrics
 from app.ingress.spool import Spool
@@ -38,6 +39,7 @@ class RawEventPublisher:
     def __init__(
         self, settings: Settings, bootstrap: str, spool: Spool | None = None, metrics: IngressMetrics | None = None
     ) -> None:
+        self._partitioner = DefaultPartitioner()
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             client_id="wxstream-ingress",
@@ -46,7 +48,9 @@ class RawEventPublisher:
             linger_ms=settings.kafka_linger_ms,
             max_batch_size=settings.producer_max_batch_bytes,
             request_timeout_ms=int(settings.produce_timeout_s * 1000),
+            partitioner=self._partitioner,
         )
+        self._append_locks: dict[tuple[str, int], asyncio.Lock] = {}
         self._timeout_s = settings.produce_timeout_s
         self._spool = spool
         self._metrics = metrics
@@ -82,7 +86,8 @@ class RawEventPublisher:
             return await self._to_spool(key, value)
         started = time.perf_counter()
         try:
-            await asyncio.wait_for(self._producer.send_and_wait(RAW_EVENTS.name, key=key, value=value), self._timeout_s)
+            async with asyncio.timeout(self._timeout_s):
+                await self._send_and_wait(RAW_EVENTS.name, key, value)
         except Exception as exc:
             if self._spool is None:
                 raise
@@ -95,14 +100,28 @@ class RawEventPublisher:
 
     async def record_delivery(self, delivery: Delivery) -> None:
         """Write a delivery record and wait for the broker's acknowledgement."""
-        await asyncio.wait_for(
-            self._producer.send_and_wait(
-                DELIVERIES.name,
-                key=user_key(delivery.account, delivery.openid).encode("utf-8"),
-                value=delivery.dumps(),
-            ),
-            self._timeout_s,
-        )
+        async with asyncio.timeout(self._timeout_s):
+            await self._send_and_wait(
+                DELIVERIES.name, user_key(delivery.account, delivery.openid).encode("utf-8"), delivery.dumps()
+            )
+
+    async def _send_and_wait(self, topic: str, key: bytes, value: bytes) -> None:
+        """Produce one record and wait until the broker acknowledges it.
+
+        The partition is chosen here, by the producer's own partitioner, so that senders
+        queue per partition: when a partition's open batch is full (every time, with
+        one-record batches) aiokafka has each sender waiting for it wake up and retry
+        whenever a batch is drained, a CPU cost that grows with the number waiting.
+        Behind a per-partition lock one sender waits and the others queue in order.
+        """
+        partitions = list(await self._producer.partitions_for(topic))
+        partition = self._partitioner(key, partitions, partitions)
+        lock = self._append_locks.get((topic, partition))
+        if lock is None:
+            lock = self._append_locks[(topic, partition)] = asyncio.Lock()
+        async with lock:
+            acknowledged = await self._producer.send(topic, key=key, value=value, partition=partition)
+        await acknowledged
 
     async def _to_spool(self, key: bytes, value: bytes) -> Persisted:
         assert self._spool is not None
@@ -137,7 +156,7 @@ class RawEventPublisher:
         for record in records:
             # No wait_for here: a cancelled attempt would stay queued in the producer and
             # a retry would queue a second copy. The producer fails it after its timeout.
-            await self._producer.send_and_wait(RAW_EVENTS.name, key=record.key, value=record.value)
+            await self._send_and_wait(RAW_EVENTS.name, record.key, record.value)
         if records:  # one durable ack per batch; a crash before it re-sends the batch (dedupe drops it)
             await asyncio.to_thread(self._spool.ack, records[-1].seq)
             self._update_depth()
