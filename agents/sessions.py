@@ -63,12 +63,27 @@ def with_turns(
     return Session(turns=kept, updated_at=now)
 
 
+_SPECIAL_TOKENS = re.compile(r"<\|(?:system|user|assistant|observation|endoftext)\|>|\[gMASK\]|<sop>")
+
+
 def render_prompt(system_prompt: str, history: tuple[Turn, ...], text: str) -> str:
-    """GLM-4's chat template: `[gMASK]<sop><|system|>\\n...<|user|>\\n...<|assistant|>\\n`."""
+    """GLM-4's chat template: `[gMASK]<sop><|system|>\n...<|user|>\n...<|assistant|>\n`.
+
+    The template's special tokens are removed from users' text, so that nobody can
+    write a turn of their own into the prompt."""
     parts = ["[gMASK]<sop>"]
     if system_prompt:
         parts.append(f"<|system|>\n{system_prompt}")
     for turn in history:
-        parts.append(f"<|{turn.role}|>\n{turn.text}")
-    parts.append(f"<|user|>\n{text}<|assistant|>\n")
+        parts.append(f"<|{turn.role}|>\n{_plain(turn.text)}")
+    parts.append(f"<|user|>\n{_plain(text)}<|assistant|>\n")
     return "".join(parts)
+
+
+def _plain(text: str) -> str:
+    """`text` without special tokens, also those that removing one would join up."""
+    while True:
+        stripped = _SPECIAL_TOKENS.sub("", text)
+        if stripped == text:
+            return text
+        text = stripped
