@@ -221,3 +221,15 @@ def test_dead_letter_of_a_poison_event():
     letter = dead_letter(fake_event(value, partition=0, offset=0), str(caught.value))
     assert letter.reason.startswith("undecodable: ")
     assert letter.payload == "\x00\x01 binary"
+
+
+def test_clean_event_record_and_its_published_json_schema_agree():
+    import json
+    from pathlib import Path
+
+    from app.topics import CLEAN_SCHEMA, CleanEvent
+
+    schema = json.loads((Path(__file__).parents[3] / "docs/schemas/wxstream.event.v1.json").read_text())
+    assert schema["$id"] == CLEAN_SCHEMA == schema["properties"]["schema"]["const"]
+    record_fields = set(CleanEvent._options.fields)
+    assert set(schema["required"]) == record_fields == set(schema["properties"])
