@@ -104,6 +104,16 @@ def cmd_decode(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    """Print the effective configuration as WXSTREAM_* assignments, secrets masked."""
+    settings = _settings(args)
+    for name, value in sorted(settings.to_env(mask_secrets=True).items()):
+        print(f"{name}={value}")
+    for account in load_accounts(settings).values():
+        print(f"# account {account.name}: appid={account.appid} mode={account.mode} keys={len(account.aes_keys)}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wxstream", description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, help="overrides WXSTREAM_DATA_DIR")
@@ -121,6 +131,10 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--openid", default="o_wxstream_cli_user", help="the sending user's openid")
     send.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the reply")
     send.set_defaults(run=cmd_send)
+
+    commands.add_parser("config", help="print the effective configuration (secrets masked)").set_defaults(
+        run=cmd_config
+    )
 
     decode = commands.add_parser(
         "decode", help="verify and decode one callback as the ingress would; print JSON or the reason it is rejected"

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 __all__ = ("Settings", "SettingsError")
 
 PREFIX = "WXSTREAM_"
+SECRETS = frozenset({"admin_token"})
 
 
 class SettingsError(ValueError):
@@ -178,8 +179,9 @@ class Settings:
         """aiokafka's per-partition batch limit: 1 byte forces one record per batch."""
         return 1 if self.one_record_batches else 16384
 
-    def to_env(self) -> dict[str, str]:
-        """The environment that rebuilds these settings in a child process."""
+    def to_env(self, *, mask_secrets: bool = False) -> dict[str, str]:
+        """The environment that rebuilds these settings in a child process; with
+        `mask_secrets`, for showing to people."""
         env: dict[str, str] = {}
         for f in fields(self):
             value = getattr(self, f.name)
@@ -187,5 +189,5 @@ class Settings:
                 continue
             if isinstance(value, bool):
                 value = "1" if value else "0"
-            env[PREFIX + f.name.upper()] = str(value)
+            env[PREFIX + f.name.upper()] = "****" if mask_secrets and f.name in SECRETS else str(value)
         return env
