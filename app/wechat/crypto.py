@@ -104,7 +104,7 @@ class MessageCrypto:
         content = plain[16 : len(plain) - _padding_length(plain)]
         if len(content) < 4:
             raise CipherError("payload too short for its length prefix")
-        (length,) = _LENGTH.unpack_from(content)
+        length = int.from_bytes(content[:4], "big")
         if length > len(content) - 4:
             raise CipherError(f"declared length {length} exceeds payload of {len(content) - 4} bytes")
         appid = content[4 + length :]

@@ -274,12 +274,13 @@ def _xml_fields(cls: type[Message]) -> tuple[tuple[str, str, Callable[[str], Any
 
 
 def _build(cls: type[Message], fields: Mapping[str, str]) -> Message:
-    values: dict[str, Any] = {"raw": MappingProxyType(dict(fields))}
+    raw = dict(fields)
+    values: dict[str, Any] = {"raw": MappingProxyType(raw)}
     for name, tag, convert, type_ in _xml_fields(cls):
-        if tag not in fields:
+        if tag not in raw:
             continue
         try:
-            values[name] = convert(fields[tag])
+            values[name] = convert(raw[tag])
         except ValueError:
-            raise XMLError(f"field {tag} is not a valid {type_}: {fields[tag]!r:.40}") from None
+            raise XMLError(f"field {tag} is not a valid {type_}: {raw[tag]!r:.40}") from None
     return cls(**values)
