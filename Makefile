@@ -1,12 +1,15 @@
-# wxstream: `make run` starts the whole embedded stack, `make test` runs the test suite.
-# Both create or refresh .venv first; the stamp is keyed on pyproject.toml's content so a
-# fresh clone (whose file times mean nothing) and a changed dependency list both reinstall.
+# wxstream: `make run` starts the whole embedded stack, `make test` runs the test suite,
+# `make bench` runs the benchmarks. Each creates or refreshes .venv first; the stamp is keyed
+# on pyproject.toml's content so a fresh clone (whose file times mean nothing) and a changed
+# dependency list both reinstall.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-16)
 PYTEST_ARGS ?=
+BENCH_STAMP := $(VENV)/.bench-installed-$(shell sha1sum pyproject.toml | cut -c1-16)
+BENCH_ARGS ?=
 
 .PHONY: run test test-unit bench clean venv
 
@@ -29,6 +32,18 @@ test: $(STAMP)
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
+
+# The `bench` extra (baselines such as wechatpy) is installed only for benchmarks, on top of
+# the dev install and keyed the same way. A new benchmark is one more line in `bench`.
+$(BENCH_STAMP): $(STAMP)
+	@echo "==> installing the bench extra into $(VENV)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	@rm -f $(VENV)/.bench-installed-*
+	@touch $@
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench.protocol $(BENCH_ARGS)
+	$(BIN)/python -m bench.ingress $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .wxstream .pytest_cache .hypothesis build *.egg-info

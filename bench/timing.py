@@ -1,0 +1,143 @@
+"""Throughput measurement shared by the benchmarks.
+
+`compare` times several cases (zero-argument callables) in the same process. Each round
+gives every case the same wall time (or the same number of calls), cut into short slices
+that alternate between the cases (A B, B A, A B, ...), so that machine noise such as other
+processes, frequency scaling or thermal drift falls on every case alike; a case's figure
+for the round is its calls over its time summed across its slices. The figure of a case is
+the median of its rounds.
+
+Time is read from `clock`: wall time (`time.perf_counter`) by default; CPU-bound code on
+a shared machine is better timed with `time.thread_time`, which leaves out the time the
+thread spent descheduled (a slice then also ends after `WALL_CAP` times its length of wall
+time, so a starved run still ends).
+
+The garbage collector stays enabled, as it is in the service, because allocation-heavy
+code pays for it; a full collection runs before every round.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from dataclasses import dataclass
+from itertools import repeat
+from typing import Callable, Mapping
+
+__all__ = ("Result", "compare", "measure_round", "calibrate")
+
+BATCH_S = 0.005  # a timed slice reads the clock once per batch of about this long
+WALL_CAP = 4.0
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """Operations per second of one case, one figure per round."""
+
+    name: str
+    rounds: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.rounds)
+
+    @property
+    def us_per_op(self) -> float:
+        return 1e6 / self.median
+
+    @property
+    def spread(self) -> float:
+        """(max - min) / median of the rounds: how noisy the figure is."""
+        return (max(self.rounds) - min(self.rounds)) / self.median
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "ops_per_s": self.median,
+            "us_per_op": self.us_per_op,
+            "rounds_ops_per_s": list(self.rounds),
+            "spread": self.spread,
+        }
+
+
+def calibrate(fn: Callable[[], object], batch_s: float = BATCH_S, clock: Clock = time.perf_counter) -> int:
+    """How many calls of `fn` take about `batch_s` (at least 1)."""
+    n = 1
+    while True:
+        start = clock()
+        for _ in repeat(None, n):
+            fn()
+        elapsed = clock() - start
+        if elapsed >= batch_s / 4 or n >= 1 << 24:
+            return max(1, round(n * batch_s / max(elapsed, 1e-9)))
+        n *= 4
+
+
+def measure_round(
+    fn: Callable[[], object],
+    *,
+    seconds: float | None = None,
+    number: int | None = None,
+    batch: int = 1,
+    clock: Clock = time.perf_counter,
+) -> tuple[int, float]:
+    """Run `fn` for `seconds` of `clock` time (read every `batch` calls) or for `number`
+    calls; returns (calls, elapsed `clock` seconds)."""
+    if (seconds is None) == (number is None):
+        raise ValueError("give exactly one of seconds and number")
+    if number is not None:
+        start = clock()
+        for _ in repeat(None, number):
+            fn()
+        return number, clock() - start
+    calls = 0
+    wall_deadline = time.perf_counter() + seconds * WALL_CAP
+    start = clock()
+    deadline = start + seconds
+    while True:
+        for _ in repeat(None, batch):
+            fn()
+        calls += batch
+        now = clock()
+        if now >= deadline or time.perf_counter() >= wall_deadline:
+            return calls, now - start
+
+
+def compare(
+    cases: Mapping[str, Callable[[], object]],
+    *,
+    seconds: float = 1.0,
+    number: int | None = None,
+    rounds: int = 5,
+    slice_s: float = 0.05,
+    warmup_s: float = 0.2,
+    clock: Clock = time.perf_counter,
+) -> dict[str, Result]:
+    """Time every case for `rounds` interleaved rounds of `seconds` each (in slices of about
+    `slice_s`); with `number`, each round is that many calls per case instead, in one slice.
+    Returns each case's Result, in the order given."""
+    if rounds < 1:
+        raise ValueError("rounds must be at least 1")
+    names = list(cases)
+    batches = {}
+    for name in names:  # warm caches and lazy imports, then size the batches
+        measure_round(cases[name], seconds=warmup_s, batch=calibrate(cases[name], clock=clock), clock=clock)
+        batches[name] = calibrate(cases[name], clock=clock)
+    slices = 1 if number is not None else max(1, round(seconds / slice_s))
+    per_slice = None if number is not None else seconds / slices
+    figures: dict[str, list[float]] = {name: [] for name in names}
+    turn = 0
+    for _ in range(rounds):
+        calls = dict.fromkeys(names, 0)
+        elapsed = dict.fromkeys(names, 0.0)
+        gc.collect()
+        for _ in range(slices):
+            for name in names if turn % 2 == 0 else reversed(names):
+                n, t = measure_round(cases[name], seconds=per_slice, number=number, batch=batches[name], clock=clock)
+                calls[name] += n
+                elapsed[name] += t
+            turn += 1
+        for name in names:
+            figures[name].append(calls[name] / elapsed[name])
+    return {name: Result(name, tuple(figures[name])) for name in names}
