@@ -12,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-__all__ = ("KeywordRule", "normalise", "match_rules", "trigger_of")
+__all__ = ("KeywordRule", "normalise", "match_rules", "trigger_of", "expects_answer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +58,13 @@ def match_rules(rules: Iterable[KeywordRule], trigger: str) -> str | None:
         if rule.matches(trigger):
             return rule.reply
     return None
+
+
+def expects_answer(msg_type: str, fields: Mapping[str, str], rules: Iterable[KeywordRule]) -> bool:
+    """Whether the pipeline will answer this callback: what a user said (a text message or
+    recognised speech) always; an event or any other message only when a rule matches.
+    The ingress holds a callback for its passive reply only when one will come."""
+    if msg_type == "text" or (msg_type == "voice" and fields.get("Recognition")):
+        return True
+    trigger = trigger_of(msg_type, fields)
+    return trigger is not None and match_rules(rules, trigger) is not None

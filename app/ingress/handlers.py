@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.accounts import Account
 from app.ingress.metrics import IngressMetrics
+from app.keywords import expects_answer
 from app.ingress.passive import ReplyWaiter
 from app.ingress.publisher import Persisted, RawEventPublisher
 from app.settings import Settings
@@ -111,9 +112,10 @@ async def callback(request: web.Request) -> web.Response:
         app[METRICS].requests.labels(account.name, account.mode, "unavailable").inc()
         raise web.HTTPServiceUnavailable(text="unavailable\n") from None
     answer = ACK_BODY
+    message = decoded.message
     if persisted is Persisted.SPOOL:
         outcome = "spooled"  # the pipeline cannot answer before the spool drains
-    else:
+    elif expects_answer(message.msg_type, message.raw, account.keywords):
         remaining = settings.passive_reply_wait_s - (time.perf_counter() - started)
         reply = await app[WAITER].wait(account.name, decoded.message.dedupe_key, remaining)
         if reply is not None and await _claim_passive(app[PUBLISHER], reply):

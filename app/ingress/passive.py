@@ -25,9 +25,12 @@ Key = tuple[str, str]
 
 
 class ReplyWaiter:
-    def __init__(self, bootstrap: str, keep_s: float = 60.0) -> None:
+    def __init__(self, bootstrap: str, fetch_max_wait_ms: int, keep_s: float = 60.0) -> None:
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, client_id="wxstream-ingress-replies", enable_auto_commit=False
+            bootstrap_servers=bootstrap,
+            client_id="wxstream-ingress-replies",
+            enable_auto_commit=False,
+            fetch_max_wait_ms=fetch_max_wait_ms,
         )
         self._keep_s = keep_s
         self._recent: dict[Key, tuple[float, Reply]] = {}

@@ -71,7 +71,7 @@ def create_web_app(settings: Settings, accounts: Mapping[str, Account]) -> web.A
         await asyncio.to_thread(ensure_topics, settings, bootstrap)
         async with _locked_spool(spool_dir(settings)) as spool:
             publisher = RawEventPublisher(settings, bootstrap, spool, metrics)
-            waiter = ReplyWaiter(bootstrap)
+            waiter = ReplyWaiter(bootstrap, settings.kafka_fetch_max_wait_ms)
             await publisher.start()
             await waiter.start()
             app[handlers.PUBLISHER] = publisher

@@ -155,3 +155,22 @@ def test_event_rules_match_their_triggers():
     click = trigger_of("event", {"Event": "CLICK", "EventKey": "V1001_TODAY_MUSIC"})
     assert match_rules(rules, click) == "Today's music"
     assert match_rules(rules, trigger_of("event", {"Event": "CLICK", "EventKey": "OTHER"})) is None
+
+
+@pytest.mark.parametrize(
+    ("msg_type", "fields", "expected"),
+    [
+        ("text", {"Content": "hi"}, True),
+        ("voice", {"Recognition": "你好"}, True),
+        ("voice", {"Recognition": ""}, False),
+        ("image", {"PicUrl": "x"}, False),
+        ("event", {"Event": "subscribe"}, True),
+        ("event", {"Event": "CLICK", "EventKey": "nothing"}, False),
+        ("event", {"Event": "unsubscribe"}, False),
+    ],
+)
+def test_expects_answer_only_when_the_pipeline_will_reply(msg_type, fields, expected):
+    from app.keywords import expects_answer
+
+    rules = (KeywordRule(pattern="event:subscribe", reply="welcome"),)
+    assert expects_answer(msg_type, fields, rules) is expected
