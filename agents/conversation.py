@@ -30,7 +30,7 @@ from tables.sessions import Turn
 
 log = logging.getLogger("wxstream.agents.conversation")
 
-FALLBACK_TEXT = "Sorry, I cannot answer right now. Please try again in a moment."
+FALLBACK_TEXT = Settings.model_fallback_text  # the default of WXSTREAM_MODEL_FALLBACK_TEXT
 RATE_NOTICE = "You are sending messages faster than I can answer. Please wait a minute."
 RESET_TEXT = "OK, let's start a new conversation."
 
@@ -98,13 +98,12 @@ def install(
             if cached:
                 return cached, "cache"
         prompt = sessions.render_prompt(account.system_prompt, history, text)
-        started = time.perf_counter()
         try:
-            reply = await model.generate(prompt, settings.model_max_tokens)
-        except ModelError as exc:
+            reply = await model.generate(prompt, settings.model_max_tokens, account=account.name, user=user)
+        except ModelError as exc:  # also ModelUnavailable (breaker open) and ModelOverloaded (shed)
             log.warning("model failed for %s: %s", event.dedupe_key, exc)
-            return FALLBACK_TEXT, "fallback"
-        metrics.model_latency.labels(model.model_name).observe(time.perf_counter() - started)
+            metrics.fallbacks.labels(account.name, exc.model or model.model_name, exc.kind).inc()
+            return settings.model_fallback_text, "fallback"
         tables.sessions[user] = sessions.with_turns(
             history,
             (Turn(role="user", text=text, ref=event.dedupe_key), Turn(role="assistant", text=reply)),
@@ -156,7 +155,7 @@ def install(
                         openid=event.openid,
                         in_reply_to=event.dedupe_key,
                         text=text,
-                        model=model.model_name if source == "model" else source,
+                        model=model.model_for(account.name, f"{account.name}:{event.openid}") if source == "model" else source,
                         created_at=time.time(),
                     ),
                 )

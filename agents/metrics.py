@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter
+
+from app.clients.metrics import ModelMetrics
 
 __all__ = ("AgentMetrics",)
 
@@ -25,10 +27,11 @@ class AgentMetrics:
         self.dead_letters = Counter(
             "wxstream_dead_letters", "Records sent to the dead-letter topic, by reason.", ["reason"], registry=self.registry
         )
-        self.model_latency = Histogram(
-            "wxstream_model_request_duration_seconds",
-            "Time for the model to answer one message.",
-            ["model"],
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        self.fallbacks = Counter(
+            "wxstream_model_fallbacks",
+            "Messages answered with the fallback text because the model gave no answer, by account, model and reason.",
+            ["account", "model", "reason"],
             registry=self.registry,
         )
+        # The model client's own metrics (latency, errors, breaker, shedding), on this registry.
+        self.model = ModelMetrics(self.registry)

@@ -89,6 +89,9 @@ class Settings:
     kafka_one_record_batches: bool | None = None
     # How long producers wait to fill a batch: raises throughput on a real cluster.
     kafka_linger_ms: int = 0
+    # Longest a consumer's fetch waits for data: bounds each pipeline hop's latency when
+    # the broker does not answer a fetch as soon as data arrives.
+    kafka_fetch_max_wait_ms: int = 25
     # Consumer-group session timeout; a group join takes about half of it.
     kafka_session_timeout_s: float = 6.0
     # Partitions of every wxstream topic (tables' changelogs follow).
@@ -98,6 +101,11 @@ class Settings:
     # Faust's web server (monitoring views) of the worker.
     web_host: str = "127.0.0.1"
     web_port: int = 6066
+    # Base URL of WeChat's API for the outbound sender (tokens, customer-service messages).
+    # Unset: WeChat's real API; in development, the URL of `wxstream simulate`.
+    wechat_api_url: str | None = None
+    # Where `wxstream simulate` serves its WeChat API (its host is a flag, loopback by default).
+    simulator_port: int = 8081
     # TOML file with `[accounts.NAME]` tables. Unset: a demo account file is created in
     # data_dir on first use.
     accounts: Path | None = None
@@ -114,10 +122,41 @@ class Settings:
     ingress_id: str = "0"
     # Accept callbacks whose signed timestamp is within this many seconds of now.
     timestamp_window_s: float = 300.0
-    # Model served by Triton and the generation budget per reply.
-    model_name: str = "echo"
+    # Model served by Triton and the generation budget per reply. `assistant` is
+    # SmolLM2-135M-Instruct on CPU (readable replies); `echo` answers with the user's text;
+    # `glm4` is a tiny random GLM-4 (gibberish). See triton_models/.
+    model_name: str = "assistant"
     model_max_tokens: int = 256
+    # Deadline of one model request, in seconds: the wait for a slot, every attempt and
+    # the pauses between attempts.
     model_timeout_s: float = 20.0
+    # The reply when the model gives no answer (error, deadline, breaker open, shed).
+    model_fallback_text: str = "Sorry, I cannot answer right now. Please try again in a moment."
+    # Model requests in flight at once per worker process, in total and per account.
+    model_max_in_flight: int = 32
+    model_max_in_flight_per_account: int = 8
+    # Load shedding: a request gets the fallback at once when this many already wait for
+    # a slot, or once it has waited this long for one, rather than queue past WeChat's
+    # deadline.
+    model_max_waiting: int = 32
+    model_max_wait_s: float = 1.0
+    # Retries of a request the server refused as UNAVAILABLE (never of a deadline exceeded
+    # or an invalid request): at most this many, after jittered exponential pauses from
+    # model_retry_backoff_s up to model_retry_backoff_max_s, all within model_timeout_s.
+    model_retries: int = 2
+    model_retry_backoff_s: float = 0.05
+    model_retry_backoff_max_s: float = 1.0
+    # Circuit breaker, one per model: opens after this many consecutive failures or
+    # timeouts; after model_breaker_cooldown_s lets model_breaker_probes requests through,
+    # and closes on a success. While open, users get the fallback text at once.
+    model_breaker_failures: int = 5
+    model_breaker_cooldown_s: float = 10.0
+    model_breaker_probes: int = 1
+    # Gray release: a candidate model answers every user of the listed accounts
+    # (comma-separated) and a share (0..1) of all users, stable per user. Unset: none.
+    model_candidate: str | None = None
+    model_candidate_share: float = 0.0
+    model_candidate_accounts: str = ""
     # A repeat of a message within this many seconds is dropped as a retry.
     dedupe_ttl_s: float = 600.0
     # Conversations: idle time after which a new one starts, and the history bounds.
@@ -131,6 +170,9 @@ class Settings:
     log_level: str = "info"
     # Directory served by the embedded tritonserver.
     triton_models: Path = Path(__file__).resolve().parent.parent / "triton_models"
+    # Models the embedded tritonserver loads (comma-separated; `*`: all of triton_models/),
+    # besides model_name and model_candidate, which are always loaded. Unset: only those.
+    triton_load_models: str | None = None
 
     def __post_init__(self) -> None:
         if self.partitions < 1:
@@ -138,6 +180,11 @@ class Settings:
         for name in ("produce_timeout_s", "model_timeout_s", "kafka_session_timeout_s", "dedupe_ttl_s", "session_idle_s"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be > 0, got {getattr(self, name)}")
+        for name in ("model_max_in_flight", "model_max_in_flight_per_account", "model_breaker_failures", "model_breaker_probes"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{PREFIX}{name.upper()} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.model_candidate_share <= 1:
+            raise SettingsError(f"{PREFIX}MODEL_CANDIDATE_SHARE must be within 0..1, got {self.model_candidate_share}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -173,6 +220,15 @@ class Settings:
     @property
     def web_url(self) -> str:
         return f"http://{self.web_host}:{self.web_port}"
+
+    @property
+    def triton_model_names(self) -> tuple[str, ...]:
+        """What the embedded tritonserver loads: `("*",)` for every model, else the names
+        in triton_load_models, model_name and model_candidate, each once."""
+        listed = [name.strip() for name in (self.triton_load_models or "").split(",") if name.strip()]
+        if "*" in listed:
+            return ("*",)
+        return tuple(dict.fromkeys([*listed, self.model_name, *([self.model_candidate] if self.model_candidate else [])]))
 
     @property
     def producer_max_batch_bytes(self) -> int:

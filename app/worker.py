@@ -10,6 +10,7 @@ from agents import conversation, dedupe
 from agents.metrics import AgentMetrics
 from app.accounts import Account, load_accounts
 from app.clients.triton import ModelClient
+from app.faust_transport import broker_url
 from app.settings import Settings
 from app.topics import Topics
 from app.worker_views import install_views
@@ -30,7 +31,7 @@ def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: st
         raise ValueError("the worker needs WXSTREAM_TRITON_URL (`wxstream up` sets it for the embedded server)")
     app = faust.App(
         APP_ID,
-        broker=f"kafka://{settings.kafka_url}",
+        broker=broker_url(settings.kafka_url, settings.kafka_fetch_max_wait_ms),
         store=store,
         datadir=str(settings.data_dir / "worker"),
         topic_partitions=settings.partitions,
@@ -60,7 +61,7 @@ def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: st
         ),
         accounts,
         settings,
-        ModelClient(settings.triton_url, settings.model_name, settings.model_timeout_s),
+        ModelClient.from_settings(settings, metrics.model),
         metrics,
     )
     install_views(app, settings, metrics, sessions)

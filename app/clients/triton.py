@@ -1,50 +1,226 @@
-"""Text generation through Triton's gRPC API, with TensorRT-LLM's ensemble IO contract.
+"""Text generation through Triton's gRPC API, with TensorRT-LLM's ensemble IO contract,
+made safe to call from the stream: a slow or dead server costs a user the fallback text,
+never the partition's progress.
 
 `text_input` STRING, `max_tokens` INT32 (shapes [1, 1]: the models batch) in,
-`text_output` STRING out. The channel is opened lazily inside the running event loop.
+`text_output` STRING out. One gRPC channel per process serves every model; it is opened
+lazily inside the running event loop. Each request:
+
+1. is routed to the stable or the candidate model (gray release, stable per user);
+2. is refused at once with ModelUnavailable while that model's circuit breaker is open;
+3. takes a concurrency slot, in total and for its account, or is shed at once with
+   ModelOverloaded when too many wait or the wait is too long;
+4. is sent with what is left of its deadline as the gRPC deadline, and retried after
+   UNAVAILABLE only, with jittered exponential backoff, all within `timeout_s`;
+5. reports its outcome to the breaker and the metrics.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
+import time
+from typing import Awaitable, Callable
+
 import numpy as np
 from tritonclient.grpc import aio as grpc_aio
 
-__all__ = ("ModelClient", "ModelError")
+from app.clients.breaker import OPEN, STATE_VALUES, CircuitBreaker
+from app.clients.errors import ModelError, ModelOverloaded, ModelTimeout, ModelUnavailable
+from app.clients.limits import ConcurrencyLimiter, Shed
+from app.clients.metrics import ModelMetrics
+from app.clients.policy import NEUTRAL_KINDS, GrayRelease, RetryPolicy, classify, parse_accounts
+from app.settings import Settings
 
+__all__ = ("ModelClient", "ModelError", "ModelOverloaded", "ModelTimeout", "ModelUnavailable")
 
-class ModelError(RuntimeError):
-    """Generation failed: server unreachable, model missing, deadline exceeded."""
+log = logging.getLogger("wxstream.clients.triton")
+
+# tritonclient's message size limits, and a reconnect backoff capped at one second (gRPC's
+# default grows to two minutes): a restarted server is found by the breaker's next probe.
+CHANNEL_ARGS = [
+    ("grpc.max_send_message_length", 2**31 - 1),
+    ("grpc.max_receive_message_length", 2**31 - 1),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+
+# (model, prompt, max_tokens, timeout_s) -> text: one attempt, raising on failure.
+Infer = Callable[[str, str, int, float], Awaitable[str]]
 
 
 class ModelClient:
-    def __init__(self, url: str, model_name: str, timeout_s: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        model_name: str,
+        timeout_s: float,
+        *,
+        retry: RetryPolicy | None = None,
+        limiter: ConcurrencyLimiter | None = None,
+        breaker_failures: int = 5,
+        breaker_cooldown_s: float = 10.0,
+        breaker_probes: int = 1,
+        release: GrayRelease | None = None,
+        metrics: ModelMetrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: Callable[[], float] = random.random,
+        infer: Infer | None = None,
+    ) -> None:
         self.url = url
-        self.model_name = model_name
+        self.model_name = model_name  # the stable model
         self.timeout_s = timeout_s
+        self.retry = retry or RetryPolicy()
+        self.limiter = limiter or ConcurrencyLimiter(64, 16, 64, 1.0)
+        self.release = release or GrayRelease(model_name)
+        self.metrics = metrics or ModelMetrics()
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng
+        self._infer = infer or self._grpc_infer
         self._client: grpc_aio.InferenceServerClient | None = None
+        self._breaker_config = (breaker_failures, breaker_cooldown_s, breaker_probes)
+        self.breakers: dict[str, CircuitBreaker] = {}
+        for model in self.release.models:
+            self.breaker(model)
+        self.metrics.in_flight.set_function(lambda: self.limiter.in_flight)
+        self.metrics.waiting.set_function(lambda: self.limiter.waiting)
 
-    async def generate(self, prompt: str, max_tokens: int) -> str:
+    @classmethod
+    def from_settings(cls, settings: Settings, metrics: ModelMetrics | None = None, **options: object) -> "ModelClient":
+        if not settings.triton_url:
+            raise ValueError("the model client needs WXSTREAM_TRITON_URL")
+        return cls(
+            settings.triton_url,
+            settings.model_name,
+            settings.model_timeout_s,
+            retry=RetryPolicy(settings.model_retries, settings.model_retry_backoff_s, settings.model_retry_backoff_max_s),
+            limiter=ConcurrencyLimiter(
+                settings.model_max_in_flight,
+                settings.model_max_in_flight_per_account,
+                settings.model_max_waiting,
+                settings.model_max_wait_s,
+            ),
+            breaker_failures=settings.model_breaker_failures,
+            breaker_cooldown_s=settings.model_breaker_cooldown_s,
+            breaker_probes=settings.model_breaker_probes,
+            release=GrayRelease(
+                settings.model_name,
+                settings.model_candidate,
+                settings.model_candidate_share,
+                parse_accounts(settings.model_candidate_accounts),
+            ),
+            metrics=metrics,
+            **options,  # type: ignore[arg-type]
+        )
+
+    def model_for(self, account: str, user: str) -> str:
+        """The model that answers this user of this account."""
+        return self.release.model_for(account, user)
+
+    def breaker(self, model: str) -> CircuitBreaker:
+        """The circuit breaker of `model`, created on first use."""
+        breaker = self.breakers.get(model)
+        if breaker is None:
+            failures, cooldown_s, probes = self._breaker_config
+
+            def changed(previous: str, state: str) -> None:
+                self.metrics.breaker_transitions.labels(model, state).inc()
+                log.warning("circuit breaker of model %s: %s -> %s", model, previous, state)
+
+            breaker = self.breakers[model] = CircuitBreaker(failures, cooldown_s, probes, self._clock, changed)
+            self.metrics.breaker_state.labels(model).set_function(lambda: STATE_VALUES[breaker.state])
+        return breaker
+
+    async def generate(self, prompt: str, max_tokens: int, *, account: str = "", user: str = "") -> str:
+        """The model's answer to `prompt` for `user` (the user key) of `account`.
+
+        Raises ModelUnavailable (breaker open), ModelOverloaded (shed), ModelTimeout
+        (deadline), or ModelError (any other failure); all are ModelError."""
+        model = self.model_for(account, user)
+        breaker = self.breaker(model)
+        if breaker.state == OPEN:
+            raise self._rejected(model, breaker)
+        started = self._clock()
+        deadline = started + self.timeout_s
+        try:
+            async with self.limiter.slot(account, self.timeout_s):
+                permit = breaker.acquire()
+                if permit is None:  # half-open and its probes are all out
+                    raise self._rejected(model, breaker)
+                try:
+                    text = await self._attempts(model, prompt, max_tokens, deadline)
+                except ModelError as exc:
+                    self.metrics.errors.labels(model, exc.kind).inc()
+                    self.metrics.latency.labels(model, exc.kind).observe(self._clock() - started)
+                    if exc.kind in NEUTRAL_KINDS:
+                        breaker.release(permit)
+                    else:
+                        breaker.failure(permit)
+                    raise
+                except BaseException:  # cancelled: says nothing about the server
+                    breaker.release(permit)
+                    raise
+                breaker.success(permit)
+                self.metrics.latency.labels(model, "ok").observe(self._clock() - started)
+                return text
+        except Shed as shed:
+            self.metrics.shed.labels(model, shed.reason).inc()
+            raise ModelOverloaded(
+                f"{model}: shed ({shed.reason}), {self.limiter.in_flight} in flight, {self.limiter.waiting} waiting",
+                model=model,
+            ) from None
+
+    async def _attempts(self, model: str, prompt: str, max_tokens: int, deadline: float) -> str:
+        attempt = 0
+        while True:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise ModelTimeout(f"{model}: no answer within {self.timeout_s}s", model=model)
+            try:
+                # gRPC rounds its deadline to milliseconds; the event loop's timer does not.
+                async with asyncio.timeout(remaining):
+                    return await self._infer(model, prompt, max_tokens, remaining)
+            except ModelError:
+                raise
+            except Exception as exc:  # tritonclient raises InferenceServerException
+                kind = classify(exc)
+                delay = self.retry.delay(attempt, self._rng)
+                if not self.retry.should_retry(kind, attempt, deadline - self._clock(), delay):
+                    error = ModelTimeout if kind == "deadline_exceeded" else ModelError
+                    raise error(f"{model} at {self.url}: {str(exc) or kind}", model=model, kind=kind) from exc
+            self.metrics.retries.labels(model).inc()
+            attempt += 1
+            await self._sleep(delay)
+
+    def _rejected(self, model: str, breaker: CircuitBreaker) -> ModelUnavailable:
+        self.metrics.rejected.labels(model).inc()
+        return ModelUnavailable(
+            f"{model}: circuit breaker {breaker.state}, next probe in {breaker.retry_after():.1f}s", model=model
+        )
+
+    async def _grpc_infer(self, model: str, prompt: str, max_tokens: int, timeout_s: float) -> str:
         if self._client is None:
-            self._client = grpc_aio.InferenceServerClient(self.url)
+            self._client = grpc_aio.InferenceServerClient(self.url, channel_args=CHANNEL_ARGS)
         text_input = grpc_aio.InferInput("text_input", [1, 1], "BYTES")
         text_input.set_data_from_numpy(np.array([[prompt.encode("utf-8")]], dtype=np.object_))
         budget = grpc_aio.InferInput("max_tokens", [1, 1], "INT32")
         budget.set_data_from_numpy(np.array([[max_tokens]], dtype=np.int32))
-        try:
-            result = await self._client.infer(
-                self.model_name,
-                [text_input, budget],
-                outputs=[grpc_aio.InferRequestedOutput("text_output")],
-                client_timeout=self.timeout_s,
-            )
-        except Exception as exc:  # tritonclient raises InferenceServerException and grpc errors
-            raise ModelError(f"{self.model_name} at {self.url}: {exc}") from exc
+        result = await self._client.infer(
+            model,
+            [text_input, budget],
+            outputs=[grpc_aio.InferRequestedOutput("text_output")],
+            client_timeout=timeout_s,
+        )
         output = result.as_numpy("text_output")
         if output is None or output.size == 0:
-            raise ModelError(f"{self.model_name} returned no text_output")
+            raise ModelError(f"{model} returned no text_output", model=model, kind="bad_output")
         return b"".join(output.reshape(-1)).decode("utf-8", errors="replace")
 
     async def close(self) -> None:
         if self._client is not None:
-            await self._client.close()
-            self._client = None
+            client, self._client = self._client, None
+            await client.close()
