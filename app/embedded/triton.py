@@ -14,10 +14,14 @@ import shutil
 import sys
 import sysconfig
 from pathlib import Path
+from typing import Sequence
 
 from app.embedded.process import ManagedProcess, free_port, http_ready
 
 __all__ = ("start_triton",)
+
+# Where models of triton_models/ keep what they build once (tiny GLM-4 weights, SmolLM2 converted from GGUF).
+MODEL_CACHE_ENV = "WXSTREAM_MODEL_CACHE"
 
 
 def _pytriton_root() -> Path:
@@ -54,12 +58,26 @@ def _environment(root: Path) -> dict[str, str]:
 
 
 def start_triton(
-    model_repository: Path, data_dir: Path, log_dir: Path, host: str = "127.0.0.1", timeout: float = 120.0
+    model_repository: Path,
+    data_dir: Path,
+    log_dir: Path,
+    host: str = "127.0.0.1",
+    timeout: float = 120.0,
+    *,
+    http_port: int | None = None,
+    grpc_port: int | None = None,
+    metrics_port: int | None = None,
+    models: Sequence[str] | None = None,
 ) -> tuple[ManagedProcess, str]:
-    """Start tritonserver on free ports; returns the process and its gRPC `host:port`."""
+    """Start tritonserver on the given ports (a free one for each not given); returns the
+    process and its gRPC `host:port`. With `models`, only those are loaded (`*`: all),
+    at start, and the server is ready once they are; without, every model in the
+    repository."""
     root = _pytriton_root()
     server_root = root / "tritonserver"
-    http_port, grpc_port, metrics_port = free_port(host), free_port(host), free_port(host)
+    http_port = http_port or free_port(host)
+    grpc_port = grpc_port or free_port(host)
+    metrics_port = metrics_port or free_port(host)
     argv = [
         str(server_root / "bin" / "tritonserver"),
         f"--model-repository={model_repository.resolve()}",
@@ -75,7 +93,11 @@ def start_triton(
         "--exit-timeout-secs=5",
         "--backend-config=python,shm-default-byte-size=16777216",
     ]
-    proc = ManagedProcess("tritonserver", argv, log_dir / "tritonserver.log", env=_environment(root)).start()
+    if models is not None:
+        argv += ["--model-control-mode=explicit", *(f"--load-model={name}" for name in models)]
+    env = _environment(root)
+    env[MODEL_CACHE_ENV] = str((data_dir / "models").resolve())
+    proc = ManagedProcess("tritonserver", argv, log_dir / "tritonserver.log", env=env).start()
     try:
         proc.wait_ready(http_ready(f"http://{host}:{http_port}/v2/health/ready"), timeout)
     except Exception:

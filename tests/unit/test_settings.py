@@ -225,3 +225,20 @@ def test_urls():
     settings = Settings(ingress_host="0.0.0.0", ingress_port=9000, web_host="localhost", web_port=7000)
     assert settings.ingress_url == "http://0.0.0.0:9000"
     assert settings.web_url == "http://localhost:7000"
+
+
+# --- models the embedded tritonserver loads ------------------------------------------
+
+
+def test_tritonserver_loads_the_reply_model_by_default():
+    assert DEFAULT.triton_model_names == (DEFAULT.model_name,) == ("assistant",)
+    assert from_env(MODEL_NAME="echo").triton_model_names == ("echo",)
+
+
+def test_tritonserver_loads_the_listed_models_the_reply_model_and_the_candidate_once():
+    s = from_env(TRITON_LOAD_MODELS=" glm4, glm4_stream,,echo ", MODEL_NAME="echo", MODEL_CANDIDATE="glm4")
+    assert s.triton_model_names == ("glm4", "glm4_stream", "echo")
+
+
+def test_tritonserver_loads_every_model_with_a_star():
+    assert from_env(TRITON_LOAD_MODELS="echo,*").triton_model_names == ("*",)

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import types
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -13,29 +9,12 @@ from hypothesis import strategies as st
 
 from agents import sessions
 from agents.sessions import active, estimate_tokens, is_reset, render_prompt, with_turns
+from tests.unit.triton_models import load_model
 from tables.sessions import Session, Turn
 
-ECHO_MODEL = Path(__file__).resolve().parents[3] / "triton_models" / "echo" / "1" / "model.py"
 
 
-def load_echo_model() -> types.ModuleType:
-    """The echo model's module, with a stand-in for the Triton-only backend utilities."""
-    stub = types.ModuleType("triton_python_backend_utils")
-    previous = sys.modules.get(stub.__name__)
-    sys.modules[stub.__name__] = stub
-    try:
-        spec = importlib.util.spec_from_file_location("echo_model_under_test", ECHO_MODEL)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        if previous is None:
-            del sys.modules[stub.__name__]
-        else:
-            sys.modules[stub.__name__] = previous
-    return module
-
-
-last_user_turn = load_echo_model().last_user_turn
+last_user_turn = load_model("echo").last_user_turn
 
 
 def user(text: str) -> Turn:
