@@ -6,6 +6,7 @@ token = "..."            # the Token set in WeChat's console
 appid = "wx..."          # the account's AppID
 aes_keys = ["...", "..."] # EncodingAESKey: current first, then previous (rotation)
 mode = "safe"            # plain | compat | safe
+secret = "..."           # AppSecret (optional): the outbound sender fetches access tokens with it
 system_prompt = "You are the helpful assistant of ..."
 user_per_minute = 10     # messages a user may send per minute before replies pause
 account_per_second = 50  # messages per second for the whole account (shared by partitions)
@@ -57,6 +58,7 @@ class Account:
     mode: Mode = "plain"
     aes_keys: tuple[str, ...] = ()
     original_id: str = ""  # gh_..., the ToUserName of its callbacks
+    secret: str | None = None  # AppSecret: fetches the access_token of the customer-service API
     system_prompt: str = "You are a helpful assistant. Answer briefly."
     user_per_minute: int = 10
     account_per_second: int = 50
@@ -96,6 +98,7 @@ _KEYS = (
     "aes_keys",
     "mode",
     "original_id",
+    "secret",
     "system_prompt",
     "user_per_minute",
     "account_per_second",
@@ -121,6 +124,8 @@ def _account(path: Path, name: str, entry: object) -> Account:
     keys = entry.get("aes_keys", [])
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise AccountsError(f"{where} aes_keys must be a list of strings (current key first)")
+    if "secret" in entry and (not isinstance(entry["secret"], str) or not entry["secret"]):
+        raise AccountsError(f"{where} secret must be a non-empty string (the AppSecret)")
     for key in ("user_per_minute", "account_per_second"):
         if key in entry and (type(entry[key]) is not int or entry[key] < 1):
             raise AccountsError(f"{where} {key} must be an integer >= 1")

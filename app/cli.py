@@ -16,6 +16,7 @@ from typing import Sequence
 
 from app.accounts import AccountsError, load_accounts
 from app.settings import Settings, SettingsError
+from app.simulator.arguments import add_arguments as add_simulate_arguments
 
 __all__ = ("main",)
 
@@ -104,6 +105,13 @@ def cmd_decode(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from app.simulator.command import run_simulate
+
+    settings = _settings(args)
+    return run_simulate(settings, load_accounts(settings), args)
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     """Print the effective configuration as WXSTREAM_* assignments, secrets masked."""
     settings = _settings(args)
@@ -131,6 +139,12 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--openid", default="o_wxstream_cli_user", help="the sending user's openid")
     send.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the reply")
     send.set_defaults(run=cmd_send)
+
+    simulate = commands.add_parser(
+        "simulate", help="play WeChat on loopback: its API for the outbound sender, and traffic at the ingress"
+    )
+    add_simulate_arguments(simulate)
+    simulate.set_defaults(run=cmd_simulate)
 
     commands.add_parser("config", help="print the effective configuration (secrets masked)").set_defaults(
         run=cmd_config
