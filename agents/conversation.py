@@ -30,7 +30,6 @@ from tables.sessions import Turn
 
 log = logging.getLogger("wxstream.agents.conversation")
 
-FALLBACK_TEXT = Settings.model_fallback_text  # the default of WXSTREAM_MODEL_FALLBACK_TEXT
 RATE_NOTICE = "You are sending messages faster than I can answer. Please wait a minute."
 RESET_TEXT = "OK, let's start a new conversation."
 

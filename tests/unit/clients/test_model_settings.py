@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from agents.conversation import FALLBACK_TEXT
 from app.settings import PREFIX, Settings, SettingsError
 
 
@@ -14,7 +13,7 @@ def from_env(**variables: str) -> Settings:
 
 def test_defaults():
     s = Settings()
-    assert s.model_fallback_text == FALLBACK_TEXT
+    assert s.model_fallback_text.strip()
     assert (s.model_candidate, s.model_candidate_share, s.model_candidate_accounts) == (None, 0.0, "")
     assert s.model_max_in_flight >= s.model_max_in_flight_per_account >= 1
 
