@@ -19,9 +19,25 @@ from tables.ratelimits import RateTables
 from tables.seen import seen_table
 from tables.sessions import sessions_table
 
-__all__ = ("create_app", "run_worker")
+__all__ = ("create_app", "kafka_options", "run_worker")
 
 APP_ID = "wxstream"
+
+
+def kafka_options(settings: Settings) -> dict[str, object]:
+    """How a wxstream Faust app talks to Kafka: broker, partitions, producer batching (the
+    embedded broker's workaround), acks, group timing. Shared with the benchmarks' baseline
+    so that both run with the same settings."""
+    return {
+        "broker": broker_url(settings.kafka_url, settings.kafka_fetch_max_wait_ms),
+        "topic_partitions": settings.partitions,
+        "producer_max_batch_size": settings.producer_max_batch_bytes,
+        "producer_linger": settings.kafka_linger_ms / 1000,
+        "producer_acks": -1,
+        "broker_session_timeout": settings.kafka_session_timeout_s,
+        "broker_heartbeat_interval": 1,
+        "consumer_auto_offset_reset": "earliest",
+    }
 
 
 def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: str = "rocksdb://") -> faust.App:
@@ -31,21 +47,14 @@ def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: st
         raise ValueError("the worker needs WXSTREAM_TRITON_URL (`wxstream up` sets it for the embedded server)")
     app = faust.App(
         APP_ID,
-        broker=broker_url(settings.kafka_url, settings.kafka_fetch_max_wait_ms),
         store=store,
         datadir=str(settings.data_dir / "worker"),
-        topic_partitions=settings.partitions,
-        producer_max_batch_size=settings.producer_max_batch_bytes,
-        producer_linger=settings.kafka_linger_ms / 1000,
-        producer_acks=-1,
-        broker_session_timeout=settings.kafka_session_timeout_s,
-        broker_heartbeat_interval=1,
-        consumer_auto_offset_reset="earliest",
         table_cleanup_interval=30.0,
         web_enabled=True,
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_bind=settings.web_host,
+        **kafka_options(settings),
     )
     metrics = AgentMetrics()
     topics = Topics.declare(app, settings)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import faust
 
-from app.faust_transport import broker_url
+from app.worker import kafka_options
 from app.settings import Settings
 from app.topics import RAW_EVENTS
 
@@ -36,17 +36,10 @@ def create_app(settings: Settings, source: str, sink: str, app_id: str = APP_ID)
         raise ValueError("the pass-through needs WXSTREAM_KAFKA_URL")
     app = faust.App(
         app_id,
-        broker=broker_url(settings.kafka_url, settings.kafka_fetch_max_wait_ms),
         store="rocksdb://",
         datadir=str(settings.data_dir / "passthrough"),
-        topic_partitions=settings.partitions,
-        producer_max_batch_size=settings.producer_max_batch_bytes,
-        producer_linger=settings.kafka_linger_ms / 1000,
-        producer_acks=-1,
-        broker_session_timeout=settings.kafka_session_timeout_s,
-        broker_heartbeat_interval=1,
-        consumer_auto_offset_reset="earliest",
         web_enabled=False,
+        **kafka_options(settings),
     )
     inbound = app.topic(source, key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
     outbound = app.topic(sink, key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
