@@ -146,7 +146,9 @@ def install(
                     continue
                 text, source = result
                 metrics.replies.labels(account.name, source).inc()
-                await topics.replies.send(
+                # Wait for the broker's acknowledgement before taking the next event: only
+                # then may Faust commit this event's offset, so a crash cannot lose the reply.
+                delivery = await topics.replies.send(
                     key=key,
                     value=Reply(
                         reply_id=reply_id(event.account, event.dedupe_key),
@@ -158,6 +160,7 @@ def install(
                         created_at=time.time(),
                     ),
                 )
+                await delivery
         finally:
             await model.close()
 

@@ -86,7 +86,7 @@ def install(app: faust.App, topics: Topics, seen, settings: Settings, metrics: A
                 raw = decode_raw(event.value)
             except PoisonEvent as exc:
                 log.warning("dead-lettering %s[%d]@%d: %s", event.message.topic, event.message.partition, event.message.offset, exc)
-                await topics.dead_letters.send(key=event.key, value=dead_letter(event, str(exc)))
+                await (await topics.dead_letters.send(key=event.key, value=dead_letter(event, str(exc))))
                 metrics.dead_letters.labels(str(exc).split(":")[0]).inc()
                 continue
             seen_key = f"{raw.account}:{raw.dedupe_key}"
