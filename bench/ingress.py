@@ -33,7 +33,6 @@ import argparse
 import base64
 import json
 import os
-import platform
 import secrets
 import statistics
 import subprocess
@@ -50,6 +49,7 @@ from app.embedded.process import ManagedProcess, free_port, http_ready
 from app.kafka_admin import ensure_topics
 from app.settings import Settings
 from app.topics import RAW_EVENTS
+from bench.timing import environment, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ingress.json"
 ROOT = Path(__file__).resolve().parent.parent
@@ -406,16 +406,9 @@ def main(argv: list[str] | None = None) -> int:
         "ingress_outcomes": outcomes,
         "raw_topic_records": in_topic,
         "runs": {"closed": closed, "open": opened},
-        "environment": {
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "cpus": os.cpu_count(),
-            "note": "load generator, servers and broker share the same cores",
-        },
+        "environment": environment("load generator, servers and broker share the same cores"),
     }
-    RESULTS.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-    shown = RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS
-    print(f"\n  results written to {shown}")
+    write_results(RESULTS, record)
     passed = all(summary["pass"].values()) and errors == 0
     return 1 if args.check and not passed else 0
 

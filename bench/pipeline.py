@@ -39,7 +39,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import secrets
 import shutil
 import statistics
@@ -59,6 +58,7 @@ from app.embedded.triton import start_triton
 from app.kafka_admin import ensure_topics
 from app.settings import Settings
 from app.topics import CLEAN_EVENTS, RAW_EVENTS, REPLIES, RawEvent, user_key
+from bench.timing import environment, write_results
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
@@ -645,16 +645,9 @@ def main(argv: list[str] | None = None) -> int:
         },
         **summary,
         "runs": runs,
-        "environment": {
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "cpus": os.cpu_count(),
-            "note": "broker, tritonserver, the Faust process and the bench share the same cores",
-        },
+        "environment": environment("broker, tritonserver, the Faust process and the bench share the same cores"),
     }
-    results.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-    shown = results.relative_to(Path.cwd()) if results.is_relative_to(Path.cwd()) else results
-    print(f"  results written to {shown}")
+    write_results(results, record)
     return 1 if args.check and not summary["pass"] else 0
 
 

@@ -19,13 +19,17 @@ code pays for it; a full collection runs before every round.
 from __future__ import annotations
 
 import gc
+import json
+import os
+import platform
 import statistics
 import time
 from dataclasses import dataclass
 from itertools import repeat
+from pathlib import Path
 from typing import Callable, Mapping
 
-__all__ = ("Result", "compare", "measure_round", "calibrate")
+__all__ = ("Result", "compare", "measure_round", "calibrate", "environment", "write_results")
 
 BATCH_S = 0.005  # a timed slice reads the clock once per batch of about this long
 WALL_CAP = 4.0
@@ -141,3 +145,16 @@ def compare(
         for name in names:
             figures[name].append(calls[name] / elapsed[name])
     return {name: Result(name, tuple(figures[name])) for name in names}
+
+
+def environment(note: str) -> dict[str, object]:
+    """Where a benchmark ran, for its results file; `note` says what shared the cores."""
+    return {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(), "note": note}
+
+
+def write_results(path: Path, record: Mapping[str, object]) -> None:
+    """Write a benchmark's machine-readable results and say where they went."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+    print(f"\n  results written to {shown}")
