@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import platform
 import statistics
 import sys
@@ -34,7 +33,7 @@ from app.settings import Settings
 from app.wechat import CallbackCodec, CallbackQuery
 from app.wechat.messages import TextMessage
 from app.wechat.signature import check_timestamp
-from bench.timing import Result, compare
+from bench.timing import Result, compare, environment, write_results
 
 GOAL = 1.5
 SLICE_S = 0.05  # cases alternate every SLICE_S of CPU time within a round
@@ -113,13 +112,14 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def environment() -> dict[str, object]:
+def protocol_environment() -> dict[str, object]:
+    """The shared environment record, plus what decides either side's speed: the libraries'
+    versions and the AES backend wechatpy picked."""
     from wechatpy.crypto import base as wechatpy_crypto
 
     return {
-        "python": platform.python_version(),
+        **environment("one thread, timed in CPU seconds: other processes on the cores slow neither side"),
         "implementation": platform.python_implementation(),
-        "machine": platform.machine(),
         "processor": platform.processor() or None,
         "versions": {d: _version(d) for d in ("wechatpy", "pycryptodome", "cryptography", "lxml", "xmltodict")},
         "wechatpy_aes_backend": wechatpy_crypto.WeChatCipher.__module__,
@@ -175,7 +175,6 @@ def main(argv: list[str] | None = None) -> int:
     table, ratio, passed = report(results, seconds=args.seconds, rounds=args.rounds, body=body)
     print(table)
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "benchmark": "protocol",
         "what": "messages/s: verify + decrypt + parse of one safe-mode text callback",
@@ -191,10 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_of_medians": results[CANDIDATE].median / results[BASELINE].median,
         "goal": GOAL,
         "pass": passed,
-        "environment": environment(),
+        "environment": protocol_environment(),
     }
-    RESULTS.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-    print(f"\n  results written to {RESULTS}")
+    write_results(RESULTS, record)
     return 1 if args.check and not passed else 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Callable, Literal, Mapping, Sequence
 
 from app.wechat import signature
@@ -38,7 +39,7 @@ class CallbackQuery:
 
     @classmethod
     def from_mapping(cls, query: Mapping[str, str]) -> "CallbackQuery":
-        return cls(**{name: query.get(name, "") for name in cls.__slots__})
+        return cls(*map(query.get, cls.__slots__, repeat("")))  # the slots are the fields, in order
 
     @property
     def encrypted(self) -> bool:
@@ -55,7 +56,12 @@ class Decoded:
 
 
 class CallbackCodec:
-    """Verifies and decodes callbacks for one account, and encodes its passive replies."""
+    """Verifies and decodes callbacks for one account, and encodes its passive replies.
+
+    The ingress calls it from its event loop's thread, but one codec may serve several
+    threads: the XML parser is per thread, decryption uses stateless ciphers, and
+    encryption's one cipher is behind a lock.
+    """
 
     def __init__(
         self,

@@ -43,9 +43,10 @@ __all__ = (
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
-def xml_field(tag: str, convert: Callable[[str], Any] = str, default: Any = "") -> Any:
-    """Declare an attribute filled from XML tag `tag`, converted by `convert`."""
-    return field(default=default, metadata={"tag": tag, "convert": convert})
+def xml_field(tag: str, convert: Callable[[str], Any] = str) -> Any:
+    """Declare an attribute filled from XML tag `tag`, converted by `convert`; when the tag
+    is absent it is `convert("")`, as if the tag were empty."""
+    return field(default=convert(""), metadata={"tag": tag, "convert": convert})
 
 
 def _number(text: str) -> float:
@@ -62,7 +63,7 @@ class Message:
 
     to_user: str = xml_field("ToUserName")
     from_user: str = xml_field("FromUserName")
-    create_time: int = xml_field("CreateTime", _integer, 0)
+    create_time: int = xml_field("CreateTime", _integer)
     msg_type: str = xml_field("MsgType")
     raw: Mapping[str, str] = field(default_factory=lambda: _EMPTY, repr=False, compare=False)
 
@@ -73,7 +74,7 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class _WithMsgId(Message):
-    msg_id: int = xml_field("MsgId", _integer, 0)
+    msg_id: int = xml_field("MsgId", _integer)
 
 
 _MESSAGES: dict[str, type[Message]] = {}
@@ -127,9 +128,9 @@ class ShortVideoMessage(VideoMessage):
 @_register(_MESSAGES, "location")
 @dataclass(frozen=True, slots=True)
 class LocationMessage(_WithMsgId):
-    latitude: float = xml_field("Location_X", _number, 0.0)
-    longitude: float = xml_field("Location_Y", _number, 0.0)
-    scale: int = xml_field("Scale", _integer, 0)
+    latitude: float = xml_field("Location_X", _number)
+    longitude: float = xml_field("Location_Y", _number)
+    scale: int = xml_field("Scale", _integer)
     label: str = xml_field("Label")
 
 
@@ -185,9 +186,9 @@ class ScanEvent(_KeyedEvent):
 @_register(_EVENTS, "location")
 @dataclass(frozen=True, slots=True)
 class LocationEvent(Event):
-    latitude: float = xml_field("Latitude", _number, 0.0)
-    longitude: float = xml_field("Longitude", _number, 0.0)
-    precision: float = xml_field("Precision", _number, 0.0)
+    latitude: float = xml_field("Latitude", _number)
+    longitude: float = xml_field("Longitude", _number)
+    precision: float = xml_field("Precision", _number)
 
 
 @_register(_EVENTS, "click")
@@ -205,19 +206,19 @@ class ViewEvent(_KeyedEvent):
 @_register(_EVENTS, "templatesendjobfinish")
 @dataclass(frozen=True, slots=True)
 class TemplateSendJobFinishEvent(Event):
-    msg_id: int = xml_field("MsgID", _integer, 0)
+    msg_id: int = xml_field("MsgID", _integer)
     status: str = xml_field("Status")
 
 
 @_register(_EVENTS, "masssendjobfinish")
 @dataclass(frozen=True, slots=True)
 class MassSendJobFinishEvent(Event):
-    msg_id: int = xml_field("MsgID", _integer, 0)
+    msg_id: int = xml_field("MsgID", _integer)
     status: str = xml_field("Status")
-    total_count: int = xml_field("TotalCount", _integer, 0)
-    filter_count: int = xml_field("FilterCount", _integer, 0)
-    sent_count: int = xml_field("SentCount", _integer, 0)
-    error_count: int = xml_field("ErrorCount", _integer, 0)
+    total_count: int = xml_field("TotalCount", _integer)
+    filter_count: int = xml_field("FilterCount", _integer)
+    sent_count: int = xml_field("SentCount", _integer)
+    error_count: int = xml_field("ErrorCount", _integer)
 
 
 @_register(
@@ -252,35 +253,60 @@ def dedupe_key(fields: Mapping[str, str]) -> str:
 
 def from_fields(fields: Mapping[str, str]) -> Message:
     """Build the typed record for parsed fields; XMLError if a common field is missing."""
-    missing = [tag for tag in _REQUIRED if not fields.get(tag)]
-    if missing:
+    own = _copy(fields)
+    if not all(map(own.get, _REQUIRED)):
+        missing = [tag for tag in _REQUIRED if not own.get(tag)]
         raise XMLError(f"missing required field(s): {', '.join(missing)}")
-    msg_type = fields["MsgType"].lower()
+    msg_type = own["MsgType"].lower()
     if msg_type == "event":
-        cls = _EVENTS.get(fields.get("Event", "").lower(), UnknownEvent)
+        cls = _EVENTS.get(own.get("Event", "").lower(), UnknownEvent)
     else:
         cls = _MESSAGES.get(msg_type, UnknownMessage)
-    return _build(cls, fields)
+    return _build(cls, own)
+
+
+def _copy(fields: Mapping[str, str]) -> dict[str, str]:
+    """A dict copy of `fields`. `dict()` reads a read-only proxy key by key, so the proxies
+    that `parse_fields` returns are copied through the dict behind them."""
+    try:
+        copy = fields.copy()  # type: ignore[attr-defined]
+    except AttributeError:
+        copy = None
+    return copy if type(copy) is dict else dict(fields)
+
+
+_Layout = tuple[tuple[str | None, Callable[[str], Any] | None], ...]
 
 
 @functools.cache
-def _xml_fields(cls: type[Message]) -> tuple[tuple[str, str, Callable[[str], Any], Any], ...]:
-    """(attribute, tag, convert, type) of each XML-fed attribute of `cls`, computed once."""
-    return tuple(
-        (f.name, f.metadata["tag"], f.metadata["convert"], f.type)
-        for f in dataclasses.fields(cls)
-        if f.metadata.get("tag") is not None
-    )
+def _layout(cls: type[Message]) -> _Layout:
+    """(tag, convert) of each `__init__` argument of `cls`, in order, computed once: tag
+    None for `raw`, convert None for text taken as it is."""
+    return tuple(_argument(f) for f in dataclasses.fields(cls))
 
 
-def _build(cls: type[Message], fields: Mapping[str, str]) -> Message:
-    raw = dict(fields)
-    values: dict[str, Any] = {"raw": MappingProxyType(raw)}
-    for name, tag, convert, type_ in _xml_fields(cls):
-        if tag not in raw:
-            continue
+def _argument(f: dataclasses.Field) -> tuple[str | None, Callable[[str], Any] | None]:
+    tag = f.metadata.get("tag")
+    if tag is None or f.metadata["convert"] is str:
+        return tag, None
+    return tag, _checked(tag, f.metadata["convert"], f.type)
+
+
+def _checked(tag: str, convert: Callable[[str], Any], type_name: str) -> Callable[[str], Any]:
+    """`convert` raising XMLError, naming the field, where it raises ValueError."""
+
+    def convert_field(text: str) -> Any:
         try:
-            values[name] = convert(raw[tag])
+            return convert(text)
         except ValueError:
-            raise XMLError(f"field {tag} is not a valid {type_}: {raw[tag]!r:.40}") from None
-    return cls(**values)
+            raise XMLError(f"field {tag} is not a valid {type_name}: {text!r:.40}") from None
+
+    return convert_field
+
+
+def _build(cls: type[Message], fields: dict[str, str]) -> Message:
+    """`cls` from `fields`, which it keeps read-only as `raw`."""
+    raw, get = MappingProxyType(fields), fields.get
+    return cls(
+        *[raw if tag is None else get(tag, "") if convert is None else convert(get(tag, "")) for tag, convert in _layout(cls)]
+    )

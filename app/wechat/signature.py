@@ -22,8 +22,7 @@ def verify(signature: str | None, *parts: str) -> None:
     """Raise SignatureError unless `signature` signs `parts`."""
     if not signature:
         raise SignatureError("missing signature")
-    expected = sign(*parts)
-    if not hmac.compare_digest(expected.encode("ascii"), signature.lower().encode("utf-8", "replace")):
+    if not signature.isascii() or not hmac.compare_digest(sign(*parts), signature.lower()):
         raise SignatureError("signature mismatch")
 
 

@@ -1,12 +1,13 @@
 """Hardened parsing of WeChat's XML into an ordered mapping of field name to text.
 
 WeChat sends a flat `<xml>` element, nested only for a few events (e.g. SendPicsInfo).
-Anything else is refused: bodies over the size limit (before parsing), documents with a
-DTD, and trees deeper than WeChat ever sends; comments and processing instructions are
-dropped. lxml runs with
-entity resolution, DTD loading and network access off, so XXE, billion laughs and
-quadratic blow-up expand nothing; the document is then rejected for carrying a DTD. The
-check looks at the parsed document, not the bytes, so a user's text that merely contains
+Bodies over the size limit are refused before anything reads them. A body in the flat
+shape WeChat sends is then read by `flatxml` without building a tree; every other body
+goes to libxml2, which refuses documents with a DTD and trees deeper than WeChat ever
+sends, and drops comments and processing instructions. lxml runs with entity
+resolution, DTD loading and network access off, so XXE, billion laughs and quadratic
+blow-up expand nothing; the document is then rejected for carrying a DTD. The check
+looks at the parsed document, not the bytes, so a user's text that merely contains
 `<!DOCTYPE` (inside CDATA) is still accepted.
 """
 
@@ -19,9 +20,10 @@ from typing import Mapping
 from lxml import etree
 
 from app.wechat.errors import TooLargeError, XMLError
+from app.wechat.flatxml import flat_fields
 from app.wechat.replies import cdata
 
-__all__ = ("parse_fields", "render_fields", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_DEPTH")
+__all__ = ("parse_fields", "tree_fields", "render_fields", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_DEPTH")
 
 DEFAULT_MAX_BYTES = 1 << 20
 DEFAULT_MAX_DEPTH = 6
@@ -53,6 +55,12 @@ def parse_fields(
     """
     if len(body) > max_bytes:
         raise TooLargeError(f"body of {len(body)} bytes exceeds {max_bytes}")
+    fields = flat_fields(body) if max_depth >= 1 else None
+    return MappingProxyType(tree_fields(body, max_depth=max_depth) if fields is None else fields)
+
+
+def tree_fields(body: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> dict[str, str]:
+    """`parse_fields` by libxml2 alone, for every shape of document; no size check."""
     try:
         root = _parse(body)
     except (etree.XMLSyntaxError, ValueError) as exc:
@@ -64,7 +72,7 @@ def parse_fields(
         raise XMLError(f"root element must be <xml>, got <{getattr(root, 'tag', None)}>")
     fields: dict[str, str] = {}
     _flatten(root, "", fields, 1, max_depth)
-    return MappingProxyType(fields)
+    return fields
 
 
 def _parse(body: bytes):

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import struct
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from Crypto.Cipher import AES
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from app.wechat.crypto import AESKey, Decrypted, MessageCrypto
+from app.wechat.crypto import AESKey, CBCEncryptor, Decrypted, MessageCrypto
 from app.wechat.errors import AESKeyError, AppIdError, CipherError, WeChatError
 
 KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
@@ -188,6 +190,7 @@ def test_malformed_ciphertext(encrypted, message):
         (b"\x00" * 16 + b"\x11" * 16, "bad padding byte 17"),
         (b"\x00" * 30 + b"\x01\x02", "bad padding byte 2"),
         (b"\x00" * 16 + b"\x10" * 16, "payload too short"),
+        (b"\x00" * 16, "no payload after the 16-byte random prefix"),
         (b"R" * 16 + b"\x00\x00\x00\x09" + b"abc" + b"\x09" * 9, "declared length 9 exceeds payload of 3 bytes"),
         (b"R" * 16 + b"\xff\xff\xff\xff" + b"\x0c" * 12, "declared length 4294967295"),
     ],
@@ -195,6 +198,65 @@ def test_malformed_ciphertext(encrypted, message):
 def test_strict_decryption_names_the_defect(plaintext, message):
     with pytest.raises(CipherError, match=message):
         MessageCrypto(APPID, [KEY]).decrypt(raw_encrypt(KEY, plaintext))
+
+
+def fresh_cbc_encrypt(key: bytes, plain: bytes) -> bytes:
+    return AES.new(key, AES.MODE_CBC, key[:16]).encrypt(plain)
+
+
+blocks = st.integers(1, 20).flatmap(lambda n: st.binary(min_size=16 * n, max_size=16 * n))
+
+
+@settings(max_examples=60, deadline=None)
+@given(key=st.binary(min_size=32, max_size=32), plains=st.lists(blocks, min_size=1, max_size=6))
+def test_one_encryptor_encrypts_each_message_as_a_fresh_cipher(key, plains):
+    encryptor = CBCEncryptor(key, key[:16])
+    assert [encryptor.encrypt(p) for p in plains] == [fresh_cbc_encrypt(key, p) for p in plains]
+
+
+def test_encryptor_shared_by_threads():
+    key = AESKey.from_encoding_aes_key(KEY).key
+    encryptor = CBCEncryptor(key, key[:16])
+    plains = [bytes([i % 256]) * (16 * (1 + i % 30)) for i in range(400)]
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(encryptor.encrypt, plains)) == [fresh_cbc_encrypt(key, p) for p in plains]
+
+
+@settings(max_examples=60, deadline=None)
+@given(message=st.binary(max_size=300), random=st.binary(min_size=16, max_size=16))
+def test_decryption_reads_what_a_fresh_cipher_decrypts(message, random):
+    encrypted = MessageCrypto(APPID, [KEY], lambda n: random).encrypt(message)
+    key = AESKey.from_encoding_aes_key(KEY).key
+    plain = AES.new(key, AES.MODE_CBC, key[:16]).decrypt(base64.b64decode(encrypted))
+    assert plain[:16] == random
+    assert MessageCrypto(APPID, [KEY]).decrypt(encrypted).message == plain[20 : 20 + len(message)] == message
+
+
+def strictly_base64(text: str) -> bool:
+    try:
+        base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    encrypted=st.text(st.sampled_from("QUJDRA+/=\n é"), max_size=12)
+    | st.binary(max_size=40).map(lambda raw: base64.b64encode(raw).decode("ascii")).flatmap(
+        lambda text: st.sampled_from([text, text + "=", text.rstrip("="), text + "QQ==", " " + text, text[1:]])
+    )
+)
+def test_base64_is_checked_as_strictly_as_b64decode_validate(encrypted):
+    try:
+        MessageCrypto(APPID, [KEY]).decrypt(encrypted)
+    except CipherError as exc:
+        refused_as_base64 = "not base64" in exc.message
+    except AppIdError:
+        refused_as_base64 = False
+    else:
+        refused_as_base64 = False
+    assert refused_as_base64 is not strictly_base64(encrypted)
 
 
 @settings(max_examples=100, deadline=None)

@@ -20,6 +20,7 @@ from app.wechat.crypto import Decrypted, MessageCrypto
 from app.wechat.errors import WeChatError
 from app.wechat.messages import Message, from_fields
 from app.wechat.xmlparse import parse_fields
+from tests.unit.wechat.mutations import SEEDS, mutated
 
 TOKEN = "fuzz-token"
 APPID = "wxfuzz0000000000"
@@ -34,52 +35,7 @@ CODECS = {
 }
 CRYPTO = MessageCrypto(APPID, [KEY, OLD_KEY], random_bytes=lambda n: bytes(range(n)))
 
-SEEDS = [
-    b"<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[oUser]]></FromUserName>"
-    b"<CreateTime>1714000000</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-    b"<Content><![CDATA[hello]]></Content><MsgId>6054768590064713728</MsgId></xml>",
-    b"<xml><ToUserName>gh_1</ToUserName><FromUserName>oUser</FromUserName><CreateTime>1714000000</CreateTime>"
-    b"<MsgType>location</MsgType><Location_X>23.1</Location_X><Location_Y>113.3</Location_Y><Scale>20</Scale>"
-    b"<Label>x</Label><MsgId>1</MsgId></xml>",
-    b"<xml><ToUserName>gh_1</ToUserName><FromUserName>oUser</FromUserName><CreateTime>1714000000</CreateTime>"
-    b"<MsgType>event</MsgType><Event>pic_sysphoto</Event><EventKey>6</EventKey><SendPicsInfo><Count>2</Count>"
-    b"<PicList><item><PicMd5Sum>a</PicMd5Sum></item><item><PicMd5Sum>b</PicMd5Sum></item></PicList>"
-    b"</SendPicsInfo></xml>",
-    b"<xml><ToUserName>gh_1</ToUserName><FromUserName>oUser</FromUserName><CreateTime>1714000000</CreateTime>"
-    b"<MsgType>event</MsgType><Event>MASSSENDJOBFINISH</Event><MsgID>1</MsgID><TotalCount>3</TotalCount></xml>",
-]
-TOKENS = [
-    b"<", b">", b"/", b"&", b"]]>", b"<![CDATA[", b"&amp;", b"&#0;", b"&#x10FFFF;", b"&lt;", b"<a>", b"</a>",
-    b"<xml>", b"</xml>", b"<!DOCTYPE xml>", b'<!ENTITY e "x">', b"<!-- -->", b"<?pi?>", b"\x00", b"\xff",
-    b"\xef\xbb\xbf", b"\xc3", b"\r\n", b"<MsgId>x</MsgId>", b"<CreateTime>-1</CreateTime>", b"<a><a><a><a><a><a><a>",
-    b'<?xml version="1.0" encoding="UTF-16"?>', b"<MsgType>event</MsgType>", b"<Encrypt>QUJD</Encrypt>",
-]
 FIELD_NAMES = ["timestamp", "nonce", "signature", "msg_signature", "encrypt_type", "echostr", "openid"]
-
-
-@st.composite
-def mutated(draw, original: bytes, tokens: list[bytes] = TOKENS) -> bytes:
-    data = bytearray(original)
-    for _ in range(draw(st.integers(1, 4))):
-        op = draw(st.sampled_from(["flip", "delete", "insert", "truncate", "duplicate"]))
-        if not data:
-            op = "insert"
-        if op == "flip":
-            i = draw(st.integers(0, len(data) - 1))
-            data[i] ^= draw(st.integers(1, 255))
-        elif op == "delete":
-            i = draw(st.integers(0, len(data) - 1))
-            del data[i : i + draw(st.integers(1, 16))]
-        elif op == "insert":
-            i = draw(st.integers(0, len(data)))
-            data[i:i] = draw(st.sampled_from(tokens) | st.binary(min_size=1, max_size=8))
-        elif op == "truncate":
-            del data[draw(st.integers(0, len(data) - 1)) :]
-        else:
-            i = draw(st.integers(0, len(data) - 1))
-            j = draw(st.integers(i, min(len(data), i + 32)))
-            data[j:j] = data[i:j]
-    return bytes(data)
 
 
 mutated_seed = st.sampled_from(SEEDS).flatmap(mutated)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import ChainMap, OrderedDict
+from types import MappingProxyType
+from typing import Callable, Iterator, Mapping
 
 import pytest
 from hypothesis import given, settings
@@ -304,6 +307,44 @@ def test_raw_does_not_alias_the_input():
     message = m.from_fields(fields)
     fields["Content"] = "changed"
     assert message.raw["Content"] == "x"
+
+
+class PlainMapping(Mapping[str, str]):
+    """A Mapping with no `copy`."""
+
+    def __init__(self, data: dict[str, str]) -> None:
+        self._data = data
+
+    def __getitem__(self, key: str) -> str:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        dict,
+        MappingProxyType,
+        OrderedDict,
+        PlainMapping,
+        lambda d: MappingProxyType(OrderedDict(d)),
+        lambda d: MappingProxyType(ChainMap(d)),
+        lambda d: MappingProxyType(PlainMapping(d)),
+    ],
+    ids=["dict", "proxy", "ordereddict", "mapping", "proxy_of_ordereddict", "proxy_of_chainmap", "proxy_of_mapping"],
+)
+def test_raw_is_a_read_only_copy_of_any_mapping(wrap: Callable[[dict[str, str]], Mapping[str, str]]):
+    fields = {"ToUserName": TO, "FromUserName": FROM, "CreateTime": TIME, "MsgType": "text", "Content": "x"}
+    message = m.from_fields(wrap(fields))
+    fields["Content"] = "changed"
+    assert type(message.raw) is MappingProxyType
+    assert dict(message.raw) == {**fields, "Content": "x"}
+    assert message.content == "x"
 
 
 @pytest.mark.parametrize("missing", ["ToUserName", "FromUserName", "CreateTime", "MsgType"])
