@@ -127,6 +127,11 @@ class Settings:
     # `glm4` is a tiny random GLM-4 (gibberish). See triton_models/.
     model_name: str = "assistant"
     model_max_tokens: int = 256
+    # Ask for the answer token by token (gRPC streaming, `stream` true) to record the
+    # first token's latency (wxstream_model_first_token_seconds); the reply is still sent
+    # whole. Needs a decoupled model: glm4_stream, or TensorRT-LLM built with
+    # STREAMING=1 (deploy/trtllm).
+    model_stream: bool = False
     # Deadline of one model request, in seconds: the wait for a slot, every attempt and
     # the pauses between attempts.
     model_timeout_s: float = 20.0

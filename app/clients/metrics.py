@@ -17,6 +17,14 @@ class ModelMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=self.registry,
         )
+        self.first_token = Histogram(
+            "wxstream_model_first_token_seconds",
+            "Time from the start of a streamed model request (slot wait and retries included) to its first "
+            "token, by model. Observed only with WXSTREAM_MODEL_STREAM.",
+            ["model"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
         self.errors = Counter(
             "wxstream_model_errors",
             "Model requests that failed after they were sent, by model and kind (unavailable, deadline_exceeded, ...).",

@@ -4,7 +4,9 @@ never the partition's progress.
 
 `text_input` STRING, `max_tokens` INT32 (shapes [1, 1]: the models batch) in,
 `text_output` STRING out. One gRPC channel per process serves every model; it is opened
-lazily inside the running event loop. Each request:
+lazily inside the running event loop. With `stream`, requests go over gRPC streaming with
+`stream` true (as decoupled models require), the text is put together from the streamed
+pieces and the first piece's latency is recorded. Each request:
 
 1. is routed to the stable or the candidate model (gray release, stable per user);
 2. is refused at once with ModelUnavailable while that model's circuit breaker is open;
@@ -21,7 +23,8 @@ import asyncio
 import logging
 import random
 import time
-from typing import Awaitable, Callable
+from contextlib import aclosing
+from typing import AsyncGenerator, Awaitable, Callable
 
 import numpy as np
 from tritonclient.grpc import aio as grpc_aio
@@ -33,7 +36,7 @@ from app.clients.metrics import ModelMetrics
 from app.clients.policy import NEUTRAL_KINDS, GrayRelease, RetryPolicy, classify, parse_accounts
 from app.settings import Settings
 
-__all__ = ("ModelClient", "ModelError", "ModelOverloaded", "ModelTimeout", "ModelUnavailable")
+__all__ = ("ModelClient", "ModelError", "ModelOverloaded", "ModelTimeout", "ModelUnavailable", "request_inputs")
 
 log = logging.getLogger("wxstream.clients.triton")
 
@@ -49,6 +52,39 @@ CHANNEL_ARGS = [
 
 # (model, prompt, max_tokens, timeout_s) -> text: one attempt, raising on failure.
 Infer = Callable[[str, str, int, float], Awaitable[str]]
+# (model, prompt, max_tokens, timeout_s) -> the text's UTF-8 bytes, piece by piece as the
+# model streams them: one streamed attempt, raising on failure.
+StreamInfer = Callable[[str, str, int, float], AsyncGenerator[bytes, None]]
+
+# Triton refuses unary requests to decoupled models with UNIMPLEMENTED.
+STREAM_HINT = " (a decoupled model answers streaming requests only: set WXSTREAM_MODEL_STREAM=1)"
+
+
+def request_inputs(prompt: str, max_tokens: int, *, stream: bool = False) -> list[grpc_aio.InferInput]:
+    """The request's tensors: `text_input` and `max_tokens`, plus `stream` when streaming;
+    shapes [1, 1], a batch of one."""
+    text_input = grpc_aio.InferInput("text_input", [1, 1], "BYTES")
+    text_input.set_data_from_numpy(np.array([[prompt.encode("utf-8")]], dtype=np.object_))
+    budget = grpc_aio.InferInput("max_tokens", [1, 1], "INT32")
+    budget.set_data_from_numpy(np.array([[max_tokens]], dtype=np.int32))
+    if not stream:
+        return [text_input, budget]
+    flag = grpc_aio.InferInput("stream", [1, 1], "BOOL")
+    flag.set_data_from_numpy(np.array([[True]], dtype=bool))
+    return [text_input, budget, flag]
+
+
+def _text_output(result: grpc_aio.InferResult) -> bytes | None:
+    """The UTF-8 bytes of a response's `text_output`; None when it has none."""
+    output = result.as_numpy("text_output")
+    if output is None or output.size == 0:
+        return None
+    return b"".join(output.reshape(-1))
+
+
+def _is_final(result: grpc_aio.InferResult) -> bool:
+    parameters = result.get_response().parameters
+    return "triton_final_response" in parameters and parameters["triton_final_response"].bool_param
 
 
 class ModelClient:
@@ -69,6 +105,8 @@ class ModelClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
         infer: Infer | None = None,
+        stream: bool = False,
+        stream_infer: StreamInfer | None = None,
     ) -> None:
         self.url = url
         self.model_name = model_name  # the stable model
@@ -81,6 +119,8 @@ class ModelClient:
         self._sleep = sleep
         self._rng = rng
         self._infer = infer or self._grpc_infer
+        self.stream = stream
+        self._stream_infer = stream_infer or self._grpc_stream
         self._client: grpc_aio.InferenceServerClient | None = None
         self._breaker_config = (breaker_failures, breaker_cooldown_s, breaker_probes)
         self.breakers: dict[str, CircuitBreaker] = {}
@@ -114,6 +154,7 @@ class ModelClient:
                 parse_accounts(settings.model_candidate_accounts),
             ),
             metrics=metrics,
+            stream=settings.model_stream,
             **options,  # type: ignore[arg-type]
         )
 
@@ -146,13 +187,14 @@ class ModelClient:
             raise self._rejected(model, breaker)
         started = self._clock()
         deadline = started + self.timeout_s
+        first_token = self._first_token_timer(model, started)
         try:
             async with self.limiter.slot(account, self.timeout_s):
                 permit = breaker.acquire()
                 if permit is None:  # half-open and its probes are all out
                     raise self._rejected(model, breaker)
                 try:
-                    text = await self._attempts(model, prompt, max_tokens, deadline)
+                    text = await self._attempts(model, prompt, max_tokens, deadline, first_token)
                 except ModelError as exc:
                     self.metrics.errors.labels(model, exc.kind).inc()
                     self.metrics.latency.labels(model, exc.kind).observe(self._clock() - started)
@@ -174,7 +216,21 @@ class ModelClient:
                 model=model,
             ) from None
 
-    async def _attempts(self, model: str, prompt: str, max_tokens: int, deadline: float) -> str:
+    def _first_token_timer(self, model: str, started: float) -> Callable[[], None]:
+        """Observes the first-token latency of one request, once, whichever attempt streams it."""
+        observed = False
+
+        def first_token() -> None:
+            nonlocal observed
+            if not observed:
+                observed = True
+                self.metrics.first_token.labels(model).observe(self._clock() - started)
+
+        return first_token
+
+    async def _attempts(
+        self, model: str, prompt: str, max_tokens: int, deadline: float, first_token: Callable[[], None]
+    ) -> str:
         attempt = 0
         while True:
             remaining = deadline - self._clock()
@@ -183,6 +239,8 @@ class ModelClient:
             try:
                 # gRPC rounds its deadline to milliseconds; the event loop's timer does not.
                 async with asyncio.timeout(remaining):
+                    if self.stream:
+                        return await self._streamed(model, prompt, max_tokens, remaining, first_token)
                     return await self._infer(model, prompt, max_tokens, remaining)
             except ModelError:
                 raise
@@ -191,7 +249,8 @@ class ModelClient:
                 delay = self.retry.delay(attempt, self._rng)
                 if not self.retry.should_retry(kind, attempt, deadline - self._clock(), delay):
                     error = ModelTimeout if kind == "deadline_exceeded" else ModelError
-                    raise error(f"{model} at {self.url}: {str(exc) or kind}", model=model, kind=kind) from exc
+                    hint = STREAM_HINT if kind == "unimplemented" and not self.stream else ""
+                    raise error(f"{model} at {self.url}: {str(exc) or kind}{hint}", model=model, kind=kind) from exc
             self.metrics.retries.labels(model).inc()
             attempt += 1
             await self._sleep(delay)
@@ -202,23 +261,68 @@ class ModelClient:
             f"{model}: circuit breaker {breaker.state}, next probe in {breaker.retry_after():.1f}s", model=model
         )
 
-    async def _grpc_infer(self, model: str, prompt: str, max_tokens: int, timeout_s: float) -> str:
+    async def _streamed(
+        self, model: str, prompt: str, max_tokens: int, timeout_s: float, first_token: Callable[[], None]
+    ) -> str:
+        """One streamed attempt: the pieces joined as bytes and decoded once, so that a
+        character split across pieces comes out whole."""
+        pieces: list[bytes] = []
+        async with aclosing(self._stream_infer(model, prompt, max_tokens, timeout_s)) as stream:
+            async for piece in stream:
+                if not pieces:
+                    first_token()
+                pieces.append(piece)
+        if not pieces:
+            raise ModelError(f"{model} streamed no text_output", model=model, kind="bad_output")
+        return b"".join(pieces).decode("utf-8", errors="replace")
+
+    def _grpc_client(self) -> grpc_aio.InferenceServerClient:
         if self._client is None:
             self._client = grpc_aio.InferenceServerClient(self.url, channel_args=CHANNEL_ARGS)
-        text_input = grpc_aio.InferInput("text_input", [1, 1], "BYTES")
-        text_input.set_data_from_numpy(np.array([[prompt.encode("utf-8")]], dtype=np.object_))
-        budget = grpc_aio.InferInput("max_tokens", [1, 1], "INT32")
-        budget.set_data_from_numpy(np.array([[max_tokens]], dtype=np.int32))
-        result = await self._client.infer(
+        return self._client
+
+    async def _grpc_infer(self, model: str, prompt: str, max_tokens: int, timeout_s: float) -> str:
+        result = await self._grpc_client().infer(
             model,
-            [text_input, budget],
+            request_inputs(prompt, max_tokens),
             outputs=[grpc_aio.InferRequestedOutput("text_output")],
             client_timeout=timeout_s,
         )
-        output = result.as_numpy("text_output")
-        if output is None or output.size == 0:
+        text = _text_output(result)
+        if text is None:
             raise ModelError(f"{model} returned no text_output", model=model, kind="bad_output")
-        return b"".join(output.reshape(-1)).decode("utf-8", errors="replace")
+        return text.decode("utf-8", errors="replace")
+
+    async def _grpc_stream(
+        self, model: str, prompt: str, max_tokens: int, timeout_s: float
+    ) -> AsyncGenerator[bytes, None]:
+        """The `text_output` of each response to one streamed request, until the response
+        flagged final or the end of the stream (the request side is closed after the one
+        request, so the server ends the stream once the request is complete). Leaving
+        early cancels the call, which stops the generation."""
+
+        async def one_request():
+            yield {
+                "model_name": model,
+                "inputs": request_inputs(prompt, max_tokens, stream=True),
+                "outputs": [grpc_aio.InferRequestedOutput("text_output")],
+            }
+
+        responses = self._grpc_client().stream_infer(one_request(), stream_timeout=timeout_s)
+        complete = False
+        try:
+            async for result, error in responses:
+                if error is not None:
+                    raise error
+                text = _text_output(result)
+                if text is not None:
+                    yield text
+                if _is_final(result):
+                    break
+            complete = True
+        finally:
+            if not complete:
+                responses.cancel()
 
     async def close(self) -> None:
         if self._client is not None:

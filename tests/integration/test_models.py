@@ -1,6 +1,7 @@
 """The models of triton_models/ in the real tritonserver: the tiny GLM-4 generates through
-tritonclient, its decoupled variant streams over gRPC, and every model keeps the one IO
-contract (TensorRT-LLM's ensemble subset) so that the client never changes.
+tritonclient, its decoupled variant streams over gRPC (to wxstream's model client too, which
+times the first token), and every model keeps the one IO contract (TensorRT-LLM's ensemble
+subset) so that the client never changes.
 
 One tritonserver serves the module, loading only echo, glm4 and glm4_stream (explicit
 model control): the SmolLM2 `assistant` is not loaded by tests."""
@@ -14,14 +15,17 @@ from typing import Iterator
 import numpy as np
 import pytest
 import tritonclient.grpc as grpc_client
-from google.protobuf import text_format
 from tritonclient.grpc import aio as grpc_aio
 from tritonclient.grpc import model_config_pb2
 
 from agents.sessions import render_prompt
+from app.clients.errors import ModelError
+from app.clients.metrics import ModelMetrics
+from app.clients.triton import ModelClient
 from app.embedded.triton import start_triton
 from app.settings import Settings
 from tables.sessions import Turn
+from tests.model_contract import CONTRACT_INPUTS, CONTRACT_OUTPUTS, io_signature, read_config
 
 pytestmark = pytest.mark.integration
 
@@ -134,26 +138,48 @@ def test_echo_accepts_the_whole_contract(client):
     assert generate(client, "echo", render_prompt("", (), "ping"), 4, **options) == "ping"
 
 
-# --- one IO contract -----------------------------------------------------------------
+# --- wxstream's model client, streaming --------------------------------------------
 
-T = model_config_pb2.DataType
-CONTRACT_INPUTS = {
-    # name: (data type, dims, optional), as in TensorRT-LLM's inflight_batcher_llm/ensemble
-    "text_input": (T.TYPE_STRING, [1], False),
-    "max_tokens": (T.TYPE_INT32, [1], False),
-    "temperature": (T.TYPE_FP32, [1], True),
-    "top_p": (T.TYPE_FP32, [1], True),
-    "stop_words": (T.TYPE_STRING, [-1], True),
-    "stream": (T.TYPE_BOOL, [1], True),
-}
-CONTRACT_OUTPUTS = {"text_output": (T.TYPE_STRING, [-1])}
+
+async def client_generate(url: str, model: str, *, stream: bool) -> tuple[str, ModelMetrics]:
+    metrics = ModelMetrics()
+    model_client = ModelClient(url, model, 30.0, stream=stream, metrics=metrics)
+    try:
+        return await model_client.generate(PROMPT, 24, account="shop", user="shop:o1"), metrics
+    finally:
+        await model_client.close()
+
+
+def sample(metrics: ModelMetrics, name: str, model: str, **labels: str) -> float | None:
+    return metrics.registry.get_sample_value(name, {"model": model, **labels})
+
+
+async def test_the_client_streams_from_a_decoupled_model_and_times_the_first_token(client, triton_url):
+    text, metrics = await client_generate(triton_url, "glm4_stream", stream=True)
+    assert text == generate(client, "glm4", PROMPT, 24)
+    assert sample(metrics, "wxstream_model_first_token_seconds_count", "glm4_stream") == 1
+    first = sample(metrics, "wxstream_model_first_token_seconds_sum", "glm4_stream")
+    whole = sample(metrics, "wxstream_model_request_duration_seconds_sum", "glm4_stream", outcome="ok")
+    assert 0 < first <= whole
+
+
+async def test_the_client_streams_from_a_model_that_answers_once(triton_url):
+    text, metrics = await client_generate(triton_url, "echo", stream=True)
+    assert text == "Tell me about the sea."
+    assert sample(metrics, "wxstream_model_first_token_seconds_count", "echo") == 1
+
+
+async def test_a_decoupled_model_without_streaming_says_how_to_fix_it(triton_url):
+    with pytest.raises(ModelError, match="WXSTREAM_MODEL_STREAM=1") as caught:
+        await client_generate(triton_url, "glm4_stream", stream=False)
+    assert caught.value.kind == "unimplemented"
+
+
+# --- one IO contract -----------------------------------------------------------------
 
 
 def model_configs() -> dict[str, model_config_pb2.ModelConfig]:
-    configs = {}
-    for path in sorted(REPOSITORY.glob("*/config.pbtxt")):
-        configs[path.parent.name] = text_format.Parse(path.read_text(), model_config_pb2.ModelConfig())
-    return configs
+    return {path.parent.name: read_config(path) for path in sorted(REPOSITORY.glob("*/config.pbtxt"))}
 
 
 def test_every_model_has_the_same_io_contract():
@@ -162,9 +188,7 @@ def test_every_model_has_the_same_io_contract():
     for name, config in configs.items():
         assert config.name == name
         assert config.max_batch_size == 8, name  # clients send shape [1, 1]
-        inputs = {i.name: (i.data_type, list(i.dims), i.optional) for i in config.input}
-        outputs = {o.name: (o.data_type, list(o.dims)) for o in config.output}
-        assert (inputs, outputs) == (CONTRACT_INPUTS, CONTRACT_OUTPUTS), name
+        assert io_signature(config) == (CONTRACT_INPUTS, CONTRACT_OUTPUTS), name
 
 
 def test_streaming_models_are_exactly_the_decoupled_ones():
