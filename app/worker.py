@@ -12,6 +12,7 @@ from app.accounts import Account, load_accounts
 from app.clients.triton import ModelClient
 from app.faust_transport import broker_url
 from app.settings import Settings
+from app.status.sensor import PrometheusSensor
 from app.topics import Topics
 from app.worker_views import install_views
 from tables.answers import answer_cache_table
@@ -54,9 +55,13 @@ def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: st
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_bind=settings.web_host,
+        # Faust's /table/ views would serve any row, users' sessions included, to anyone.
+        web_tables_enabled=False,
         **kafka_options(settings),
     )
     metrics = AgentMetrics()
+    sensor = PrometheusSensor(app, metrics.registry)
+    app.sensors.add(sensor)
     topics = Topics.declare(app, settings)
     sessions = sessions_table(app, settings)
     dedupe.install(app, topics, seen_table(app, settings), settings, metrics)
@@ -73,7 +78,7 @@ def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: st
         ModelClient.from_settings(settings, metrics.model),
         metrics,
     )
-    install_views(app, settings, metrics, sessions)
+    install_views(app, settings, metrics, sessions, sensor)
     return app
 
 
