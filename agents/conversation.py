@@ -3,14 +3,14 @@
 Per message, in this order: reset command; rate limits (per user per minute, per account
 per second; one polite notice per window, the rest dropped and counted); keyword rules;
 for a message without conversation context, the answer cache; else the model, with the
-user's session as context. Every reply's id is derived from the message it answers, and a
+user's session as context. Replies waiting in the user's mailbox (the API refused them)
+go first in the reply, which is the way WeChat leaves to reach the user again. Every reply's id is derived from the message it answers, and a
 message processed again after a crash finds its answer in the session, so it gets the
 same id and text, no second model call and no second turn.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -24,7 +24,8 @@ from app.accounts import Account
 from app.clients.triton import ModelClient, ModelError
 from app.keywords import match_rules, normalise, trigger_of
 from app.settings import Settings
-from app.topics import CleanEvent, Reply, Topics
+from app.topics import CleanEvent, Reply, Topics, reply_id
+from tables.outbox import Mailbox
 from tables.ratelimits import RateTables
 from tables.sessions import Turn
 
@@ -32,11 +33,6 @@ log = logging.getLogger("wxstream.agents.conversation")
 
 RATE_NOTICE = "You are sending messages faster than I can answer. Please wait a minute."
 RESET_TEXT = "OK, let's start a new conversation."
-
-
-def reply_id(account: str, dedupe_key: str) -> str:
-    """Stable id of the reply to one message: the same message always gets the same id."""
-    return hashlib.sha1(f"{account}:{dedupe_key}".encode("utf-8")).hexdigest()[:24]
 
 
 def user_text(event: CleanEvent) -> str | None:
@@ -53,6 +49,7 @@ class Tables:
     rates: RateTables
     sessions: faust.Table
     answers: object | None  # windowed answer cache, None when disabled
+    mailboxes: faust.Table  # replies the API could not deliver, for the user's next reply
 
 
 def install(
@@ -142,6 +139,10 @@ def install(
                     metrics.drops.labels(event.account, "unknown_account").inc()
                     continue
                 result = await respond(account, event)
+                user = f"{account.name}:{event.openid}"
+                mailbox: Mailbox | None = tables.mailboxes.get(user)
+                if mailbox is not None and mailbox.items:  # owed replies go first
+                    result = (mailbox.text, "mailbox") if result is None else (f"{mailbox.text}\n\n{result[0]}", result[1])
                 if result is None:
                     continue
                 text, source = result
@@ -156,11 +157,15 @@ def install(
                         openid=event.openid,
                         in_reply_to=event.dedupe_key,
                         text=text,
-                        model=model.model_for(account.name, f"{account.name}:{event.openid}") if source == "model" else source,
+                        model=model.model_for(account.name, user) if source == "model" else source,
                         created_at=time.time(),
+                        received_at=event.ingest_time,
                     ),
                 )
                 await delivery
+                if mailbox is not None and mailbox.items:
+                    del tables.mailboxes[user]
+                    metrics.outbound.mailbox_depth.dec(len(mailbox.items))
         finally:
             await model.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter
 
 from app.clients.metrics import ModelMetrics
+from app.outbound.metrics import OutboundMetrics
 
 __all__ = ("AgentMetrics",)
 
@@ -35,3 +36,5 @@ class AgentMetrics:
         )
         # The model client's own metrics (latency, errors, breaker, shedding), on this registry.
         self.model = ModelMetrics(self.registry)
+        # The outbound sender's (API calls, deliveries by path, mailbox, reply latency).
+        self.outbound = OutboundMetrics(self.registry)

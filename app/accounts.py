@@ -10,6 +10,7 @@ secret = "..."           # AppSecret (optional): the outbound sender fetches acc
 system_prompt = "You are the helpful assistant of ..."
 user_per_minute = 10     # messages a user may send per minute before replies pause
 account_per_second = 50  # messages per second for the whole account (shared by partitions)
+certified = true         # false: no customer-service API; replies go passively or by mailbox
 
 [[accounts.demo.keywords]]  # answered without the model, first match wins
 pattern = "event:subscribe"
@@ -62,6 +63,8 @@ class Account:
     system_prompt: str = "You are a helpful assistant. Answer briefly."
     user_per_minute: int = 10
     account_per_second: int = 50
+    # Certified accounts may use the customer-service API; others only answer passively.
+    certified: bool = True
     keywords: tuple[KeywordRule, ...] = ()
     codec: CallbackCodec = field(init=False, repr=False, compare=False)
 
@@ -102,6 +105,7 @@ _KEYS = (
     "system_prompt",
     "user_per_minute",
     "account_per_second",
+    "certified",
     "keywords",
 )
 
@@ -126,6 +130,8 @@ def _account(path: Path, name: str, entry: object) -> Account:
         raise AccountsError(f"{where} aes_keys must be a list of strings (current key first)")
     if "secret" in entry and (not isinstance(entry["secret"], str) or not entry["secret"]):
         raise AccountsError(f"{where} secret must be a non-empty string (the AppSecret)")
+    if "certified" in entry and not isinstance(entry["certified"], bool):
+        raise AccountsError(f"{where} certified must be true or false")
     for key in ("user_per_minute", "account_per_second"):
         if key in entry and (type(entry[key]) is not int or entry[key] < 1):
             raise AccountsError(f"{where} {key} must be an integer >= 1")
@@ -158,6 +164,7 @@ def demo_accounts_file(data_dir: Path) -> Path:
                 f"[accounts.{DEMO_ACCOUNT}]\n"
                 f'token = "{secrets.token_hex(16)}"\n'
                 f'appid = "wx{secrets.token_hex(8)}"\n'
+                f'secret = "{secrets.token_hex(16)}"\n'
                 f'aes_keys = ["{key}"]\n'
                 'mode = "safe"\n'
                 'original_id = "gh_demo00000000"\n'

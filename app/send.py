@@ -1,7 +1,11 @@
 """`wxstream send`: play WeChat for one text message and print the reply.
 
 Signs (and in compat/safe mode encrypts) a callback for a configured account exactly as
-WeChat would, posts it to the ingress, and waits for the answer on the replies topic.
+WeChat would and posts it to the ingress. A passive reply is printed at once. Otherwise
+the reply comes by the customer-service API: with the stack's WeChat simulator, `send`
+tells it that the user wrote (which opens the user's reply window) and waits until the
+simulator records the message the user received; with WeChat's real API, it waits for the
+reply on the replies topic.
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ class SendError(RuntimeError):
 
 @dataclass(frozen=True)
 class Answer:
-    """What the user would see, and how it came: `passive` (in the HTTP response) or
-    `topic` (on the replies topic, for the outbound sender to deliver)."""
+    """What the user would see, and how it came: `passive` (in the HTTP response), `api`
+    (the sender's customer-service messages, as the simulator received them) or `topic`
+    (on the replies topic, for the outbound sender to deliver)."""
 
     text: str
     path: str
@@ -41,6 +46,7 @@ class Answer:
 class Endpoints:
     kafka_url: str
     ingress_url: str
+    simulator_url: str = ""
 
 
 def resolve_endpoints(settings: Settings) -> Endpoints:
@@ -51,7 +57,9 @@ def resolve_endpoints(settings: Settings) -> Endpoints:
         raise SendError(
             f"no running stack found in {settings.data_dir} and WXSTREAM_KAFKA_URL is unset: start it with `make run`"
         )
-    return Endpoints(kafka_url, stack.ingress_url if stack else settings.ingress_url)
+    if stack is None:
+        return Endpoints(kafka_url, settings.ingress_url)
+    return Endpoints(kafka_url, stack.ingress_url, stack.simulator_url)
 
 
 def text_callback_xml(account: Account, openid: str, text: str, msg_id: int, create_time: int) -> str:
@@ -69,6 +77,8 @@ def text_callback_xml(account: Account, openid: str, text: str, msg_id: int, cre
 
 async def send_text(settings: Settings, account: Account, openid: str, text: str, timeout: float) -> Answer:
     endpoints = resolve_endpoints(settings)
+    if endpoints.simulator_url:
+        return await _through_simulator(endpoints.simulator_url, account, openid, text, timeout)
     now = int(time.time())
     msg_id = (time.time_ns() // 1000) << 8 | secrets.randbelow(256)
     xml = text_callback_xml(account, openid, text, msg_id, now)
@@ -92,6 +102,40 @@ async def send_text(settings: Settings, account: Account, openid: str, text: str
         return Answer(reply.text, "topic")
     finally:
         await consumer.stop()
+
+
+async def _through_simulator(simulator: str, account: Account, openid: str, text: str, timeout: float) -> Answer:
+    """The stack's simulator plays the user: it sends the callback with WeChat's timing and
+    records what the user received, passively or by the API."""
+    async with aiohttp.ClientSession() as session:
+        try:
+            seen = len(await _received(session, simulator, account.name, openid))
+            payload = {"account": account.name, "openid": openid, "text": text}
+            async with session.post(f"{simulator}/_sim/send", json=payload) as response:
+                response.raise_for_status()
+                outcome = await response.json()
+        except aiohttp.ClientError as exc:
+            raise SendError(f"cannot reach the WeChat simulator at {simulator}: {exc}") from None
+        if outcome["result"] == "passive":
+            return Answer(outcome["reply"], "passive")
+        if outcome["result"] == "failed":
+            raise SendError(f"the ingress did not take the message: {outcome['error']}")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            received = await _received(session, simulator, account.name, openid)
+            if len(received) > seen:
+                # Wait a moment for the rest of a reply sent in parts, then join them.
+                await asyncio.sleep(0.5)
+                received = await _received(session, simulator, account.name, openid)
+                return Answer("".join(item["text"] for item in received[seen:]), "api")
+            await asyncio.sleep(0.2)
+    raise SendError(f"no reply within {timeout:g}s; is the worker running? (see its log)")
+
+
+async def _received(session: aiohttp.ClientSession, simulator: str, account: str, openid: str) -> list[dict]:
+    async with session.get(f"{simulator}/_sim/received", params={"account": account, "openid": openid}) as response:
+        response.raise_for_status()
+        return (await response.json())["received"]
 
 
 async def _post(url: str, query: dict[str, str], body: bytes) -> str:

@@ -106,6 +106,29 @@ class Settings:
     wechat_api_url: str | None = None
     # Where `wxstream simulate` serves its WeChat API (its host is a flag, loopback by default).
     simulator_port: int = 8081
+    # Outbound sender. A reply the ingress has not delivered passively nor handed over
+    # (its process died, or the broker was away) is sent by the API after this long.
+    outbound_verdict_timeout_s: float = 20.0
+    # Attempts per message part on -1 (system busy) and network errors, with jittered
+    # exponential pauses from outbound_retry_backoff_s up to outbound_retry_backoff_max_s;
+    # then the reply goes to the dead letters.
+    outbound_retries: int = 4
+    outbound_retry_backoff_s: float = 0.2
+    outbound_retry_backoff_max_s: float = 2.0
+    # Deadline of one WeChat API request, in seconds.
+    outbound_request_timeout_s: float = 5.0
+    # Largest customer-service text message, in UTF-8 bytes; longer replies go in parts.
+    outbound_max_part_bytes: int = 2048
+    # How long the sender remembers a reply it has handled (drops later repeats of it).
+    outbound_state_ttl_s: float = 3600.0
+    # Show "typing..." to a user whose reply is not ready when the ingress hands it over.
+    outbound_typing: bool = True
+    # Accounts without the customer-service API: WeChat's retries of a callback are held
+    # (not answered) while the first attempt is younger than this, so that a reply still
+    # being generated can go back passively; past it, the user gets mailbox_notice_text
+    # and the reply waits in their mailbox for their next message.
+    uncertified_hold_s: float = 9.0
+    mailbox_notice_text: str = "I am still thinking about that; send me any message and I will answer it."
     # TOML file with `[accounts.NAME]` tables. Unset: a demo account file is created in
     # data_dir on first use.
     accounts: Path | None = None
@@ -182,12 +205,35 @@ class Settings:
     def __post_init__(self) -> None:
         if self.partitions < 1:
             raise SettingsError(f"{PREFIX}PARTITIONS must be >= 1, got {self.partitions}")
-        for name in ("produce_timeout_s", "model_timeout_s", "kafka_session_timeout_s", "dedupe_ttl_s", "session_idle_s"):
+        for name in (
+            "produce_timeout_s",
+            "model_timeout_s",
+            "kafka_session_timeout_s",
+            "dedupe_ttl_s",
+            "session_idle_s",
+            "outbound_verdict_timeout_s",
+            "outbound_request_timeout_s",
+            "outbound_state_ttl_s",
+        ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be > 0, got {getattr(self, name)}")
-        for name in ("model_max_in_flight", "model_max_in_flight_per_account", "model_breaker_failures", "model_breaker_probes"):
+        for name in (
+            "model_max_in_flight",
+            "model_max_in_flight_per_account",
+            "model_breaker_failures",
+            "model_breaker_probes",
+            "outbound_retries",
+        ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be >= 1, got {getattr(self, name)}")
+        if self.outbound_verdict_timeout_s <= self.uncertified_hold_s + 6:
+            raise SettingsError(
+                f"{PREFIX}OUTBOUND_VERDICT_TIMEOUT_S ({self.outbound_verdict_timeout_s:g}) must exceed "
+                f"{PREFIX}UNCERTIFIED_HOLD_S ({self.uncertified_hold_s:g}) + 6: a reply held across WeChat's "
+                "retries must get its last chance at a passive answer before the sender takes it over"
+            )
+        if self.outbound_max_part_bytes < 16:
+            raise SettingsError(f"{PREFIX}OUTBOUND_MAX_PART_BYTES must be >= 16, got {self.outbound_max_part_bytes}")
         if not 0 <= self.model_candidate_share <= 1:
             raise SettingsError(f"{PREFIX}MODEL_CANDIDATE_SHARE must be within 0..1, got {self.model_candidate_share}")
 

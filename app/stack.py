@@ -1,7 +1,9 @@
 """`wxstream up`: the whole stack on one machine, started in order, stopped in reverse.
 
 Broker (embedded unless WXSTREAM_KAFKA_URL), tritonserver (embedded unless
-WXSTREAM_TRITON_URL), the Faust worker and the ingress, each a supervised child process.
+WXSTREAM_TRITON_URL), the WeChat simulator as the API the sender calls (unless
+WXSTREAM_WECHAT_API_URL), the Faust worker and the ingress, each a supervised child
+process.
 The addresses of the running stack go to `<data_dir>/stack.json` so that tools such as
 `wxstream send` find it with no configuration.
 """
@@ -36,6 +38,7 @@ class StackAddresses:
     ingress_url: str
     web_url: str
     pid: int
+    simulator_url: str = ""  # the embedded WeChat simulator, when the stack runs one
 
 
 def read_stack_file(data_dir: Path) -> StackAddresses | None:
@@ -102,6 +105,7 @@ class Stack:
         else:
             self._status("tritonserver", triton_url)
 
+        simulator_port = 0 if s.wechat_api_url else s.simulator_port or free_port()
         child = replace(
             s,
             kafka_url=kafka_url,
@@ -109,9 +113,19 @@ class Stack:
             kafka_one_record_batches=s.one_record_batches,
             ingress_port=s.ingress_port or free_port(s.ingress_host),
             web_port=s.web_port or free_port(s.web_host),
+            wechat_api_url=s.wechat_api_url or f"http://127.0.0.1:{simulator_port}",
+            simulator_port=simulator_port or s.simulator_port,
         )
         self.child_settings = child
         env = self._child_env = {**os.environ, **child.to_env(), "PYTHONUNBUFFERED": "1"}
+        simulator_url = ""
+        if not s.wechat_api_url:
+            simulator = self._spawn("simulate", env)
+            simulator_url = child.wechat_api_url
+            simulator.wait_ready(http_ready(simulator_url + "/_sim/stats"), timeout=30)
+            self._status("wechat-sim", f"{simulator_url} (WeChat API)", simulator)
+        else:
+            self._status("wechat-api", s.wechat_api_url)
         worker = self._spawn("worker", env)
         worker.wait_ready(http_ready(child.web_url + READY_PATH), timeout=90)
         self._status("worker", f"{child.web_url} (Faust web)", worker)
@@ -119,7 +133,7 @@ class Stack:
         ingress.wait_ready(http_ready(child.ingress_url + "/healthz"), timeout=30)
         self._status("ingress", f"{child.ingress_url}/wechat/<account>", ingress)
 
-        addresses = StackAddresses(kafka_url, triton_url, child.ingress_url, child.web_url, os.getpid())
+        addresses = StackAddresses(kafka_url, triton_url, child.ingress_url, child.web_url, os.getpid(), simulator_url)
         (s.data_dir / STACK_FILE).write_text(json.dumps(asdict(addresses), indent=2))
         self.echo(f"wxstream: up in {time.monotonic() - started:.1f}s")
         return addresses

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import hashlib
+
 import faust
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ __all__ = (
     "DEAD_LETTERS",
     "Topics",
     "user_key",
+    "reply_id",
 )
 
 CLEAN_SCHEMA = "wxstream.event/1"
@@ -73,19 +76,33 @@ class Reply(faust.Record, serializer="json", include_metadata=False):
     text: str
     model: str
     created_at: float
+    # When the ingress accepted the message answered (unix s): reply latency is measured
+    # from it. 0 in records written before the field existed.
+    received_at: float = 0.0
 
 
 class Delivery(faust.Record, serializer="json", include_metadata=False):
-    """Which path delivered a reply. The ingress writes `passive` (acknowledged by the
-    broker) before it returns a reply in the HTTP response; the outbound sender writes
-    `api` after the customer-service API accepted it. A reply with a delivery record is
-    never sent again."""
+    """The delivery log of a reply, in the user's partition, in the order things happened.
+
+    `path`:
+    - `passive`: the ingress returns the reply in the HTTP response (written, and
+      acknowledged by the broker, before it answers); nothing else may deliver it.
+    - `deferred`: the ingress answered WeChat without the reply (not ready in time, too
+      long for a passive reply, or the message was spooled); the sender delivers it. The
+      sender writes it too when no verdict came from the ingress in time.
+    - `api`: the sender delivered every part through the customer-service API.
+    - `mailbox`: WeChat refused the API (48 h window, too many messages, no API for the
+      account); the reply waits in the user's mailbox for their next message.
+    - `dead_letter`: delivery was given up; `reason` says why, and the reply is on the
+      dead-letter topic.
+    """
 
     reply_id: str
     account: str
     openid: str
     path: str
     delivered_at: float
+    reason: str = ""
 
 
 class DeadLetter(faust.Record, serializer="json", include_metadata=False):
@@ -125,6 +142,12 @@ TOPICS: tuple[TopicSpec, ...] = (RAW_EVENTS, CLEAN_EVENTS, REPLIES, DELIVERIES, 
 def user_key(account: str, openid: str) -> str:
     """The partitioning key of every topic: one user of one account."""
     return f"{account}:{openid}"
+
+
+def reply_id(account: str, dedupe_key: str) -> str:
+    """Stable id of the reply to one message: the same message always gets the same id,
+    so the ingress, the agents and the sender agree on it without asking each other."""
+    return hashlib.sha1(f"{account}:{dedupe_key}".encode("utf-8")).hexdigest()[:24]
 
 
 @dataclass(frozen=True)

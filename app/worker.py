@@ -6,16 +6,21 @@ from typing import Mapping
 
 import faust
 
-from agents import conversation, dedupe
+from agents import conversation, dedupe, outbound
 from agents.metrics import AgentMetrics
 from app.accounts import Account, load_accounts
+from app.clients.policy import RetryPolicy
 from app.clients.triton import ModelClient
 from app.faust_transport import broker_url
+from app.outbound.api import WECHAT_API_URL, WeChatApi
+from app.outbound.sender import Sender
+from app.outbound.tokens import TokenCache
 from app.settings import Settings
 from app.status.sensor import PrometheusSensor
 from app.topics import Topics
 from app.worker_views import install_views
 from tables.answers import answer_cache_table
+from tables.outbox import Outbox
 from tables.ratelimits import RateTables
 from tables.seen import seen_table
 from tables.sessions import sessions_table
@@ -64,6 +69,7 @@ def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: st
     app.sensors.add(sensor)
     topics = Topics.declare(app, settings)
     sessions = sessions_table(app, settings)
+    outbox = Outbox(app, settings)
     dedupe.install(app, topics, seen_table(app, settings), settings, metrics)
     conversation.install(
         app,
@@ -72,14 +78,23 @@ def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: st
             rates=RateTables.declare(app, settings),
             sessions=sessions,
             answers=answer_cache_table(app, settings) if settings.answer_cache_ttl_s > 0 else None,
+            mailboxes=outbox.mailboxes,
         ),
         accounts,
         settings,
         ModelClient.from_settings(settings, metrics.model),
         metrics,
     )
+    outbound.install(app, topics, outbox, accounts, settings, wechat_sender(settings, metrics), metrics)
     install_views(app, settings, metrics, sessions, sensor)
     return app
+
+
+def wechat_sender(settings: Settings, metrics: AgentMetrics) -> Sender:
+    """The customer-service API client: WeChat's API, or the simulator's in development."""
+    api = WeChatApi(settings.wechat_api_url or WECHAT_API_URL, settings.outbound_request_timeout_s, metrics.outbound)
+    retry = RetryPolicy(settings.outbound_retries, settings.outbound_retry_backoff_s, settings.outbound_retry_backoff_max_s)
+    return Sender(api, TokenCache(api), retry)
 
 
 def run_worker(settings: Settings) -> None:

@@ -437,6 +437,9 @@ class Bench:
             model_candidate=None,
             triton_load_models=None,
             ingress_port=0,
+            # No ingress here gives verdicts on passive replies: keep the sender waiting for
+            # them rather than deferring replies to an API this benchmark does not run.
+            outbound_verdict_timeout_s=3600.0,
         )
         self.triton: ManagedProcess | None = None
         self.triton_url: str | None = None

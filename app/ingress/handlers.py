@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -16,8 +17,9 @@ from app.keywords import expects_answer
 from app.ingress.passive import ReplyWaiter
 from app.ingress.publisher import Persisted, RawEventPublisher
 from app.settings import Settings
-from app.topics import Delivery, RawEvent, Reply
+from app.topics import Delivery, RawEvent, Reply, reply_id
 from app.wechat import CallbackQuery, Decoded, WeChatError
+from app.wechat.messages import Message
 from app.wechat.errors import SignatureError, TooLargeError
 from app.wechat.replies import ACK_BODY, TextReply
 from app.wechat.signature import check_timestamp
@@ -32,6 +34,8 @@ WAITER = web.AppKey("waiter", ReplyWaiter)
 
 # WeChat rejects passive text replies longer than this; longer replies go by the API, in parts.
 PASSIVE_TEXT_MAX_BYTES = 2048
+# WeChat gives up on an attempt after this long and retries (3 attempts in all).
+WECHAT_DEADLINE_S = 5.0
 XML_TYPES = ("text/xml", "application/xml", "text/plain", "application/octet-stream")
 
 
@@ -117,19 +121,50 @@ async def callback(request: web.Request) -> web.Response:
         outcome = "spooled"  # the pipeline cannot answer before the spool drains
     elif expects_answer(message.msg_type, message.raw, account.keywords):
         remaining = settings.passive_reply_wait_s - (time.perf_counter() - started)
-        reply = await app[WAITER].wait(account.name, decoded.message.dedupe_key, remaining)
+        reply = await app[WAITER].wait(account.name, message.dedupe_key, remaining)
         if reply is not None and await _claim_passive(app[PUBLISHER], reply):
-            answer = account.codec.encode_reply(
-                TextReply(reply.text),
-                decoded.message,
-                encrypted=decoded.encrypted,
-                timestamp=int(time.time()),
-                nonce=str(secrets.randbelow(10**10)),
-            )
+            answer = _passive_text(account, decoded, reply.text)
             outcome = "replied"
+        elif reply is None and not account.certified and now - message.create_time < settings.uncertified_hold_s:
+            # No API to deliver it later: let this attempt time out so that WeChat's
+            # retry, which reaches any ingress process, can still take the reply.
+            await asyncio.sleep(max(0.0, WECHAT_DEADLINE_S + 0.5 - (time.perf_counter() - started)))
+            outcome = "held"
+        else:
+            await _defer(app[PUBLISHER], account, message, "not ready in time" if reply is None else "too long to answer passively")
+            if not account.certified:  # the reply will wait in the user's mailbox
+                answer = _passive_text(account, decoded, settings.mailbox_notice_text)
+                outcome = "notice"
     app[METRICS].requests.labels(account.name, account.mode, outcome).inc()
     app[METRICS].latency.labels(outcome).observe(time.perf_counter() - started)
     return web.Response(text=answer, content_type="text/xml" if answer != ACK_BODY else "text/plain")
+
+
+def _passive_text(account: Account, decoded: Decoded, text: str) -> str:
+    return account.codec.encode_reply(
+        TextReply(text),
+        decoded.message,
+        encrypted=decoded.encrypted,
+        timestamp=int(time.time()),
+        nonce=str(secrets.randbelow(10**10)),
+    )
+
+
+async def _defer(publisher: RawEventPublisher, account: Account, message: Message, reason: str) -> None:
+    """Tell the sender that this reply was not given passively, so it delivers it now."""
+    try:
+        await publisher.record_delivery(
+            Delivery(
+                reply_id=reply_id(account.name, message.dedupe_key),
+                account=account.name,
+                openid=message.from_user,
+                path="deferred",
+                delivered_at=time.time(),
+                reason=reason,
+            )
+        )
+    except Exception as exc:  # the sender's verdict timeout covers it
+        log.warning("could not hand %s over to the sender: %s", message.dedupe_key, exc)
 
 
 async def _claim_passive(publisher: RawEventPublisher, reply: Reply) -> bool:

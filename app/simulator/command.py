@@ -86,7 +86,8 @@ async def _simulate(
     settings: Settings, state: SimState, plan: TrafficPlan | None, args: argparse.Namespace, echo: Callable[[str], None]
 ) -> int:
     port = settings.simulator_port if args.port is None else args.port
-    async with ApiServer(state, args.host, port) as server:
+    ingress = _ingress_url(settings, args)
+    async with ApiServer(state, args.host, port, ingress_url=ingress) as server:
         echo(f"wxstream simulate: WeChat API on {server.url} (WXSTREAM_WECHAT_API_URL={server.url})")
         for account in state.accounts.values():
             if account.secret is None:
@@ -95,7 +96,7 @@ async def _simulate(
             echo("wxstream simulate: serving; Ctrl-C stops.")
             await asyncio.Event().wait()
             return 0
-        return await _traffic(state, plan, _ingress_url(settings, args), args.linger, echo)
+        return await _traffic(state, plan, ingress, args.linger, echo)
 
 
 def _ingress_url(settings: Settings, args: argparse.Namespace) -> str:

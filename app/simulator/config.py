@@ -57,4 +57,4 @@ class ApiLimits:
 def sim_accounts(accounts: Iterable[Account], uncertified: Iterable[str] = ()) -> dict[str, SimAccount]:
     """SimAccounts by name; names in `uncertified` are flagged so."""
     flagged = set(uncertified)
-    return {a.name: SimAccount(a, certified=a.name not in flagged) for a in accounts}
+    return {a.name: SimAccount(a, certified=a.certified and a.name not in flagged) for a in accounts}

@@ -11,17 +11,21 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from app.simulator.api import STATE, add_api_routes
+from app.simulator.chat import add_chat_routes
 from app.simulator.control import add_control_routes
 from app.simulator.state import SimState
 
 __all__ = ("create_app", "ApiServer")
 
 
-def create_app(state: SimState) -> web.Application:
+def create_app(state: SimState, ingress_url: str | None = None) -> web.Application:
+    """With `ingress_url`, users can also write to the accounts (`POST /_sim/send`)."""
     app = web.Application()
     app[STATE] = state
     add_api_routes(app)
     add_control_routes(app)
+    if ingress_url:
+        add_chat_routes(app, ingress_url)
     return app
 
 
@@ -30,6 +34,7 @@ class ApiServer:
     state: SimState
     host: str = "127.0.0.1"
     port: int = 0  # 0: a free port
+    ingress_url: str | None = None  # where `POST /_sim/send` delivers users' messages
     _runner: web.AppRunner | None = field(default=None, init=False, repr=False)
     _bound_port: int | None = field(default=None, init=False, repr=False)
 
@@ -41,7 +46,7 @@ class ApiServer:
         return f"http://{self.host}:{self._bound_port}"
 
     async def start(self) -> str:
-        runner = web.AppRunner(create_app(self.state), access_log=None)
+        runner = web.AppRunner(create_app(self.state, self.ingress_url), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
         await site.start()

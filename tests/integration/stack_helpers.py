@@ -30,11 +30,13 @@ def process_group_members(pgids: set[int]) -> list[int]:
 
 
 def isolated_settings(data_dir: Path, **overrides: object) -> Settings:
-    """Settings from a clean environment: free ports, two partitions, `data_dir`, and the
-    echo model (replies equal the user's text; tritonserver loads nothing else)."""
+    """Settings from a clean environment: free ports (the stack's WeChat simulator too),
+    two partitions, `data_dir`, and the echo model (replies equal the user's text; tritonserver loads nothing else)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WXSTREAM_")}
     overrides = {"model_name": "echo", **overrides}
-    return Settings.from_env(env, data_dir=data_dir, ingress_port=0, web_port=0, partitions=2, **overrides)
+    return Settings.from_env(
+        env, data_dir=data_dir, ingress_port=0, web_port=0, simulator_port=0, partitions=2, **overrides
+    )
 
 
 @contextmanager

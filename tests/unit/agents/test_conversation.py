@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from agents.conversation import reply_id, user_text
-from app.topics import CLEAN_SCHEMA, CleanEvent
+from agents.conversation import user_text
+from app.topics import CLEAN_SCHEMA, CleanEvent, reply_id
 
 
 def clean(msg_type: str, **fields: str) -> CleanEvent:

@@ -1,0 +1,214 @@
+"""replies + the delivery log -> messages to users by WeChat's customer-service API.
+
+A reply is sent by the API only once the ingress has said it did not answer the callback
+with it (a `deferred` record; `passive` means it did). Both records are keyed by user, so
+they arrive in the user's partition; neither this agent nor the partition waits for the
+other: the reply or the verdict that comes first is kept in the outbox table, and the one
+that completes the pair triggers the send. A reply for which no verdict comes (the ingress
+died, or spooled the message while the broker was away) is deferred by a timer after
+`outbound_verdict_timeout_s`.
+
+Each part of a long reply is marked as being sent (and the mark acknowledged by the
+broker) before the API call, and as sent after it. A worker killed in between leaves the
+mark: the restarted worker does not send that part again, which could show it twice, but
+dead-letters the rest with the reason. WeChat's "not now" answers put the reply in the
+user's mailbox, which the conversation agent empties into the reply to their next message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Mapping
+
+import faust
+
+from agents.dedupe import dead_letter
+from agents.metrics import AgentMetrics
+from app.accounts import Account
+from app.outbound import outbox as states
+from app.outbound.outbox import OutboxEntry, Step, on_reply, on_verdict
+from app.outbound.policy import Action
+from app.outbound.sender import Outcome, Sender
+from app.outbound.split import split_text
+from app.settings import Settings
+from app.topics import DELIVERIES, REPLIES, DeadLetter, Delivery, Reply, Topics, user_key
+from tables.outbox import Mailbox, MailItem, Outbox, latest
+
+__all__ = ("install",)
+
+log = logging.getLogger("wxstream.agents.outbound")
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A reply waiting for the ingress's verdict, until `due` (unix s)."""
+
+    due: float
+    account: str
+    openid: str
+
+
+def install(
+    app: faust.App,
+    topics: Topics,
+    outbox: Outbox,
+    accounts: Mapping[str, Account],
+    settings: Settings,
+    sender: Sender,
+    metrics: AgentMetrics,
+) -> faust.types.AgentT:
+    counts = metrics.outbound
+    waiting: dict[str, Waiting] = {}  # reply id -> when to stop waiting for a verdict
+    scanned: set[faust.types.TP] = set()  # the assignment `waiting` was rebuilt for
+    channel = app.topic(
+        REPLIES.name,
+        DELIVERIES.name,
+        key_type=str,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+    )
+
+    def wait_for_verdict(reply: Reply) -> None:
+        since = reply.received_at or reply.created_at
+        waiting[reply.reply_id] = Waiting(since + settings.outbound_verdict_timeout_s, reply.account, reply.openid)
+
+    async def record(reply: Reply, path: str, reason: str = "") -> None:
+        delivery = Delivery(
+            reply_id=reply.reply_id,
+            account=reply.account,
+            openid=reply.openid,
+            path=path,
+            delivered_at=time.time(),
+            reason=reason,
+        )
+        await (await topics.deliveries.send(key=user_key(reply.account, reply.openid), value=delivery))
+
+    async def to_mailbox(entry: OutboxEntry, unsent: str, reason: str) -> None:
+        reply = entry.reply
+        user = user_key(reply.account, reply.openid)
+        box = outbox.mailboxes.get(user) or Mailbox(items=[])
+        if all(item.reply_id != reply.reply_id for item in box.items):
+            outbox.mailboxes[user] = Mailbox(items=[*box.items, MailItem(reply_id=reply.reply_id, text=unsent)])
+            counts.mailbox_depth.inc()
+        outbox.entries[reply.reply_id] = entry.derive(attempting=-1, state=states.MAILBOX)
+        await outbox.persisted()
+        await record(reply, states.MAILBOX, reason)
+        counts.messages.labels(reply.account, "mailbox", "mailboxed").inc()
+        log.info("reply %s to %s is in the mailbox: %s", reply.reply_id, user, reason)
+
+    async def give_up(event: faust.types.EventT, entry: OutboxEntry, unsent: str, reason: str) -> None:
+        reply = entry.reply
+        outbox.entries[reply.reply_id] = entry.derive(attempting=-1, state=states.DEAD_LETTER)
+        await outbox.persisted()
+        letter = dead_letter(event, f"delivery: {reason}")
+        payload = json.dumps({"reply": reply.asdict(), "unsent": unsent}, ensure_ascii=False)
+        await (await topics.dead_letters.send(key=user_key(reply.account, reply.openid), value=letter.derive(payload=payload)))
+        await record(reply, states.DEAD_LETTER, reason)
+        metrics.dead_letters.labels("delivery").inc()
+        counts.messages.labels(reply.account, "api", "dead_letter").inc()
+        log.error("reply %s to %s:%s dead-lettered: %s", reply.reply_id, reply.account, reply.openid, reason)
+
+    async def deliver(event: faust.types.EventT, entry: OutboxEntry) -> None:
+        reply = entry.reply
+        account = accounts.get(reply.account)
+        parts = split_text(reply.text, settings.outbound_max_part_bytes)
+        if account is None:
+            return await give_up(event, entry, reply.text, f"unknown account {reply.account!r}")
+        if entry.attempting >= 0:
+            unsent = "".join(parts[entry.attempting :])
+            why = f"interrupted while sending part {entry.attempting + 1} of {len(parts)}, which may have arrived"
+            return await give_up(event, entry, unsent, f"{why}; not sent again")
+        for index in range(entry.parts_sent, len(parts)):
+            entry = entry.derive(attempting=index)
+            outbox.entries[reply.reply_id] = entry
+            await outbox.persisted()
+            outcome: Outcome = await sender.send_text(account, reply.openid, parts[index])
+            if outcome.retries:
+                counts.messages.labels(reply.account, "api", "retried").inc(outcome.retries)
+            if outcome.action is Action.MAILBOX:
+                return await to_mailbox(entry, "".join(parts[index:]), outcome.reason)
+            if outcome.action is Action.DEAD_LETTER:
+                return await give_up(event, entry, "".join(parts[index:]), outcome.reason)
+            entry = entry.derive(parts_sent=index + 1, attempting=-1)
+            outbox.entries[reply.reply_id] = entry
+        outbox.entries[reply.reply_id] = entry.derive(state=states.API)
+        await outbox.persisted()
+        await record(reply, states.API)
+        counts.messages.labels(reply.account, "api", "sent").inc()
+        if reply.received_at:
+            counts.reply_latency.labels("api").observe(max(0.0, time.time() - reply.received_at))
+
+    async def handle(event: faust.types.EventT) -> None:
+        if event.message.topic == REPLIES.name:
+            about = Reply.loads(event.value)
+            before = latest(outbox, about.reply_id)
+            entry, step = on_reply(before, about)
+        else:
+            about = Delivery.loads(event.value)
+            before = latest(outbox, about.reply_id)
+            entry, step = on_verdict(before, about.path)
+        if entry is not before:
+            outbox.entries[about.reply_id] = entry
+        if entry.state == states.PASSIVE and before.state != states.PASSIVE:
+            counts.messages.labels(about.account, "passive", "sent").inc()
+        if step is Step.WAIT:
+            wait_for_verdict(entry.reply)
+            return
+        waiting.pop(about.reply_id, None)
+        if step is Step.DELIVER:
+            await deliver(event, entry)
+        elif step is Step.TYPING and (account := accounts.get(about.account)) is not None:
+            await sender.typing(account, about.openid)
+        elif step is Step.DUPLICATE:
+            counts.messages.labels(about.account, "api", "skipped_duplicate").inc()
+
+    @app.agent(channel, name="wxstream.outbound")
+    async def outbound(stream: faust.StreamT[bytes]) -> None:
+        try:
+            async for event in stream.events():
+                try:
+                    await handle(event)
+                except (ValueError, TypeError, KeyError) as exc:  # a record that does not decode
+                    reason = f"undecodable: {type(exc).__name__}: {exc}"
+                    where = f"{event.message.topic}[{event.message.partition}]@{event.message.offset}"
+                    log.warning("dead-lettering %s: %s", where, reason)
+                    await (await topics.dead_letters.send(key=event.key, value=dead_letter(event, reason)))
+                    metrics.dead_letters.labels("undecodable").inc()
+        finally:
+            await sender.close()
+
+    @app.timer(1.0, name="wxstream.outbound.verdict_timeout")
+    async def verdict_timeout() -> None:
+        """Defer replies whose verdict is overdue; after a rebalance, first find the
+        replies of the partitions now assigned that still wait for one."""
+        if not app.tables.recovery.completed.is_set():
+            return
+        assignment = set(app.consumer.assignment())
+        if assignment != scanned:
+            rebuild_waiting()
+            scanned.clear()
+            scanned.update(assignment)
+        now = time.time()
+        for reply_id, due in [(rid, w) for rid, w in waiting.items() if w.due <= now]:
+            delivery = Delivery(
+                reply_id=reply_id,
+                account=due.account,
+                openid=due.openid,
+                path=states.DEFERRED,
+                delivered_at=now,
+                reason=f"no verdict from the ingress within {settings.outbound_verdict_timeout_s:g}s",
+            )
+            await topics.deliveries.send(key=user_key(due.account, due.openid), value=delivery)
+            waiting.pop(reply_id, None)
+
+    def rebuild_waiting() -> None:
+        waiting.clear()
+        for _, entry in outbox.entries_table.items():
+            if entry.reply is not None and entry.state == states.OPEN and not entry.verdict:
+                wait_for_verdict(entry.reply)
+
+    return outbound

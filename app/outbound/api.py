@@ -1,0 +1,96 @@
+"""WeChat's API as the sender uses it: access tokens, customer-service text, typing.
+
+WeChat answers HTTP 200 with `{"errcode", "errmsg"}` for errors too, so every call
+returns the errcode and raises only when there is no such answer at all.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from app.outbound.metrics import OutboundMetrics
+
+__all__ = ("ApiError", "Token", "WeChatApi", "WECHAT_API_URL")
+
+WECHAT_API_URL = "https://api.weixin.qq.com"
+
+
+class ApiError(RuntimeError):
+    """No errcode came back: network error, timeout, an HTTP error or a body that is not
+    WeChat's JSON. Worth retrying, like errcode -1."""
+
+
+@dataclass(frozen=True)
+class Token:
+    value: str
+    expires_in_s: float
+
+
+class WeChatApi:
+    """One HTTP session (connection pool) per process, opened on first use."""
+
+    def __init__(self, base_url: str, timeout_s: float, metrics: OutboundMetrics) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._base = base_url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._metrics = metrics
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def stable_token(self, appid: str, secret: str, *, force_refresh: bool = False) -> tuple[int, Token | None]:
+        """(0, token) or (errcode, None). The stable token is the same for every caller
+        until it expires, so several workers of one account do not revoke each other's."""
+        body = await self._call(
+            "stable_token",
+            "/cgi-bin/stable_token",
+            {"grant_type": "client_credential", "appid": appid, "secret": secret, "force_refresh": force_refresh},
+        )
+        errcode = _errcode(body)
+        if errcode:
+            return errcode, None
+        token, expires_in = body.get("access_token"), body.get("expires_in")
+        if not isinstance(token, str) or not token or not isinstance(expires_in, (int, float)):
+            raise ApiError(f"stable_token answered without a token: {body!r}")
+        return 0, Token(token, float(expires_in))
+
+    async def send_text(self, access_token: str, openid: str, content: str) -> int:
+        payload = {"touser": openid, "msgtype": "text", "text": {"content": content}}
+        return _errcode(await self._call("custom_send", "/cgi-bin/message/custom/send", payload, access_token))
+
+    async def typing(self, access_token: str, openid: str) -> int:
+        payload = {"touser": openid, "command": "Typing"}
+        return _errcode(await self._call("typing", "/cgi-bin/message/custom/typing", payload, access_token))
+
+    async def _call(self, endpoint: str, path: str, payload: dict[str, Any], access_token: str | None = None) -> dict:
+        params = {"access_token": access_token} if access_token is not None else None
+        started = time.perf_counter()
+        body: object = None
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        try:
+            async with self._session.post(self._base + path, json=payload, params=params, timeout=self._timeout) as response:
+                if response.status != 200:
+                    raise ApiError(f"{endpoint}: HTTP {response.status}")
+                body = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise ApiError(f"{endpoint}: {type(exc).__name__}: {exc}") from None
+        finally:
+            errcode = str(body.get("errcode", 0)) if isinstance(body, dict) else "error"
+            self._metrics.api_duration.labels(endpoint, errcode).observe(time.perf_counter() - started)
+        if not isinstance(body, dict):
+            raise ApiError(f"{endpoint}: expected a JSON object, got {body!r:.80}")
+        return body
+
+
+def _errcode(body: dict[str, Any]) -> int:
+    errcode = body.get("errcode", 0)
+    if not isinstance(errcode, int):
+        raise ApiError(f"errcode is not a number: {errcode!r}")
+    return errcode

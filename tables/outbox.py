@@ -1,0 +1,72 @@
+"""`outbox`: where each reply stands on its way to the user, and `mailbox`: replies
+WeChat would not take by the API, kept for the user's next message.
+
+`outbox` is keyed by reply id, in tumbling windows of the sender's state TTL: an entry is
+read from the current window or the one before (see `latest`), and windows older than
+twice the TTL are purged. `mailbox` is keyed by user and emptied when delivered. Both
+write through AckedTable, so the sender can wait until a change is safe in the broker.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import faust
+
+from app.outbound.outbox import OutboxEntry
+from app.settings import Settings
+from tables.acked import AckedTable
+
+__all__ = ("MailItem", "Mailbox", "Outbox", "latest")
+
+OUTBOX_TABLE = "outbox-v1"
+MAILBOX_TABLE = "mailbox-v1"
+
+
+class MailItem(faust.Record, serializer="json", include_metadata=False):
+    reply_id: str
+    text: str
+
+
+class Mailbox(faust.Record, serializer="json", include_metadata=False):
+    items: list[MailItem]
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(item.text for item in self.items)
+
+
+class Outbox:
+    """The sender's two tables."""
+
+    def __init__(self, app: faust.App, settings: Settings) -> None:
+        ttl = settings.outbound_state_ttl_s
+        self.ttl_s = ttl
+        self.entries_table = _acked(app, OUTBOX_TABLE, OutboxEntry, settings, "delivery state of each reply", OutboxEntry)
+        self.entries = self.entries_table.tumbling(ttl, expires=timedelta(seconds=2 * ttl))
+        self.mailboxes = _acked(app, MAILBOX_TABLE, Mailbox, settings, "replies waiting for the user's next message")
+
+    async def persisted(self) -> None:
+        await self.entries_table.persisted()
+        await self.mailboxes.persisted()
+
+
+def latest(outbox: Outbox, reply_id: str) -> OutboxEntry:
+    """The entry of `reply_id` in the current window, else in the one before, else empty."""
+    window = outbox.entries[reply_id]
+    entry = window.current()
+    return window.delta(outbox.ttl_s) if entry.empty else entry
+
+
+def _acked(app: faust.App, name: str, record: type, settings: Settings, help: str, default=None) -> AckedTable:
+    return app.tables.add(
+        AckedTable(
+            app,
+            name=name,
+            key_type=str,
+            value_type=record,
+            default=default,
+            partitions=settings.partitions,
+            help=help,
+        )
+    )
