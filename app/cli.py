@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from app.accounts import AccountsError, load_accounts
+from app.datatools.arguments import add_replay_arguments, add_tail_arguments, add_topics_arguments
 from app.settings import Settings, SettingsError
 from app.simulator.arguments import add_arguments as add_simulate_arguments
 
@@ -122,6 +123,24 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_topics(args: argparse.Namespace) -> int:
+    from app.datatools.topics import run_topics
+
+    return run_topics(_settings(args), args)
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from app.datatools.tail import run_tail
+
+    return run_tail(_settings(args), args)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from app.datatools.replay import run_replay
+
+    return run_replay(_settings(args), args)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wxstream", description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, help="overrides WXSTREAM_DATA_DIR")
@@ -162,6 +181,18 @@ def _parser() -> argparse.ArgumentParser:
     decode.add_argument("--body", required=True, help="file with the request body, or - for stdin")
     decode.add_argument("--window", type=float, default=0.0, help="also reject timestamps further than this from now (s)")
     decode.set_defaults(run=cmd_decode)
+
+    topics = commands.add_parser("topics", help="wxstream's topics: partitions, offsets, counts, a group's lag")
+    add_topics_arguments(topics)
+    topics.set_defaults(run=cmd_topics)
+
+    tail = commands.add_parser("tail", help="print a topic's records as they come, filtered by account, user, type")
+    add_tail_arguments(tail)
+    tail.set_defaults(run=cmd_tail)
+
+    replay = commands.add_parser("replay", help="re-drive a time range of raw events through the pipeline, idempotently")
+    add_replay_arguments(replay)
+    replay.set_defaults(run=cmd_replay)
     return parser
 
 

@@ -1,0 +1,164 @@
+"""The data tools' side of Kafka (kafka-python, synchronous): finding and connecting to the
+broker, the offsets of a topic's partitions, and reading spans of offsets.
+
+The broker is `WXSTREAM_KAFKA_URL`, else the one of the `wxstream up` running in this data
+dir, found the way `wxstream send` finds it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Mapping
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndTimestamp
+
+from app.datatools.records import TopicRecord, decode
+from app.send import SendError, resolve_endpoints
+from app.settings import Settings
+from app.topics import TopicSpec
+
+__all__ = (
+    "DataToolError",
+    "Span",
+    "find_bootstrap",
+    "open_consumer",
+    "open_admin",
+    "open_producer",
+    "partitions_of",
+    "spans_from",
+    "first_offset_at",
+    "read",
+    "topic_record",
+)
+
+CONNECT_TIMEOUT_MS = 5000
+POLL_MS = 500
+
+
+class DataToolError(RuntimeError):
+    """The broker cannot be reached or lacks a topic; the message says what to check."""
+
+
+def find_bootstrap(settings: Settings) -> str:
+    try:
+        return resolve_endpoints(settings).kafka_url
+    except SendError as exc:
+        raise DataToolError(str(exc)) from None
+
+
+def _unreachable(bootstrap: str, exc: Exception) -> DataToolError:
+    return DataToolError(
+        f"no Kafka broker answers at {bootstrap} ({type(exc).__name__}); it comes from WXSTREAM_KAFKA_URL or, "
+        "when that is unset, from the running `wxstream up` of this data dir: is it running?"
+    )
+
+
+def open_consumer(bootstrap: str, client_id: str) -> KafkaConsumer:
+    """A consumer outside any group: it reads what it is assigned and commits nothing."""
+    try:
+        return KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            enable_auto_commit=False,
+            allow_auto_create_topics=False,
+            bootstrap_timeout_ms=CONNECT_TIMEOUT_MS,
+        )
+    except KafkaError as exc:
+        raise _unreachable(bootstrap, exc) from None
+
+
+def open_admin(bootstrap: str, client_id: str) -> KafkaAdminClient:
+    try:
+        return KafkaAdminClient(
+            bootstrap_servers=bootstrap, client_id=client_id, bootstrap_timeout_ms=CONNECT_TIMEOUT_MS
+        )
+    except KafkaError as exc:
+        raise _unreachable(bootstrap, exc) from None
+
+
+def open_producer(settings: Settings, bootstrap: str, client_id: str) -> KafkaProducer:
+    """Acknowledged by all replicas, batched as every wxstream producer is (one record per
+    batch on the embedded broker)."""
+    try:
+        return KafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            acks="all",
+            batch_size=settings.producer_max_batch_bytes,
+            linger_ms=settings.kafka_linger_ms,
+            allow_auto_create_topics=False,
+            bootstrap_timeout_ms=CONNECT_TIMEOUT_MS,
+        )
+    except KafkaError as exc:
+        raise _unreachable(bootstrap, exc) from None
+
+
+def partitions_of(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
+    """The topic's partitions, in order; [] when the broker has no such topic."""
+    return [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+
+
+@dataclass(frozen=True)
+class Span:
+    """Offsets `start <= offset < stop` of one partition."""
+
+    start: int
+    stop: int
+
+
+def first_offset_at(found: OffsetAndTimestamp | None, target_ms: int, begin: int, end: int) -> int:
+    """Where records at or after `target_ms` start, from the broker's answer to a lookup by
+    time. A broker that answers without a record's timestamp (the embedded one always says
+    offset 0, timestamp -1) is read from the beginning instead; readers then skip records
+    before the target themselves."""
+    if found is None:  # no record that late
+        return end
+    if found.timestamp < target_ms:  # not a real answer
+        return begin
+    return min(max(found.offset, begin), end)
+
+
+def spans_from(
+    consumer: KafkaConsumer, partitions: list[TopicPartition], since_ms: int | None
+) -> dict[TopicPartition, Span]:
+    """Per partition: from the first record at or after `since_ms` (None: the beginning) to
+    the end as it is now, so that what is written meanwhile, replays included, is not read."""
+    begins = consumer.beginning_offsets(partitions)
+    ends = consumer.end_offsets(partitions)
+    if since_ms is None:
+        return {tp: Span(begins[tp], ends[tp]) for tp in partitions}
+    found = consumer.offsets_for_times({tp: since_ms for tp in partitions})
+    return {tp: Span(first_offset_at(found.get(tp), since_ms, begins[tp], ends[tp]), ends[tp]) for tp in partitions}
+
+
+def read(
+    consumer: KafkaConsumer, starts: Mapping[TopicPartition, int], stops: Mapping[TopicPartition, int] | None = None
+) -> Iterator[ConsumerRecord]:
+    """Records from `starts` on, in offset order within each partition: up to `stops`
+    (exclusive), or, without `stops`, forever (following the topic)."""
+    active = [tp for tp in starts if stops is None or starts[tp] < stops[tp]]
+    if not active:
+        return
+    consumer.assign(active)
+    consumer.resume(*active)  # an earlier read of the same partitions paused them at its end
+    for tp in active:
+        consumer.seek(tp, starts[tp])
+    while active:
+        for tp, records in consumer.poll(timeout_ms=POLL_MS).items():
+            for record in records:
+                if stops is not None and record.offset >= stops[tp]:
+                    break
+                yield record
+        if stops is not None:
+            done = [tp for tp in active if consumer.position(tp) >= stops[tp]]
+            if done:
+                consumer.pause(*done)
+                active = [tp for tp in active if tp not in done]
+
+
+def topic_record(spec: TopicSpec, record: ConsumerRecord) -> TopicRecord:
+    return decode(spec, record.partition, record.offset, record.timestamp, record.key, record.value)
