@@ -69,8 +69,8 @@ def install(
         user_count = rates.user_count[user].current() + 1
         rates.user_count[user] = user_count
         if user_count <= account.user_per_minute:
-            account_count = rates.account_count[account.name].current() + 1
-            rates.account_count[account.name] = account_count
+            partition = faust.current_event().message.partition
+            account_count = rates.account_count.add((partition, account.name))
             if account_count <= -(-account.account_per_second // settings.partitions):
                 return None
         if rates.user_notified[user].current():

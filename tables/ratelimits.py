@@ -1,31 +1,51 @@
-"""Windowed counters behind the per-user and per-account rate limits.
+"""Counters behind the per-user and per-account rate limits.
 
-`user_minute`: messages per user per minute, and whether that user was already told
-they are over the limit in this window. `account_second`: messages per account per
-second, counted per partition (each partition enforces its share of the account's
-limit). Old windows expire and are purged by Faust's table cleanup.
+`user_count`/`user_notified`: messages per user per minute, and whether that user was
+already told they are over the limit in this window: windowed tables, changelogged (a
+restart must not hand a user a fresh minute), old windows purged by Faust's cleanup.
+`account_count`: messages per account per second, per partition (each partition enforces
+its share of the account's limit). It lives in memory: a one-second window lost in a
+restart costs nothing, and keeping it out of a changelog saves a write per message.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Callable, Hashable
 
 import faust
 
 from app.settings import Settings
 
-__all__ = ("RateTables", "USER_WINDOW_S", "ACCOUNT_WINDOW_S")
+__all__ = ("RateTables", "PerSecondCounter", "USER_WINDOW_S")
 
 USER_WINDOW_S = 60.0
-ACCOUNT_WINDOW_S = 1.0
+
+
+@dataclass
+class PerSecondCounter:
+    """Counts per key within the current wall-clock second; earlier seconds are forgotten."""
+
+    clock: Callable[[], float] = time.time
+    _second: int = field(default=-1, init=False)
+    _counts: dict[Hashable, int] = field(default_factory=dict, init=False)
+
+    def add(self, key: Hashable) -> int:
+        """Count one for `key` and return its count in this second, this one included."""
+        second = int(self.clock())
+        if second != self._second:
+            self._second, self._counts = second, {}
+        count = self._counts[key] = self._counts.get(key, 0) + 1
+        return count
 
 
 @dataclass(frozen=True)
 class RateTables:
     user_count: faust.types.tables.WindowWrapperT
     user_notified: faust.types.tables.WindowWrapperT
-    account_count: faust.types.tables.WindowWrapperT
+    account_count: PerSecondCounter
 
     @classmethod
     def declare(cls, app: faust.App, settings: Settings) -> "RateTables":
@@ -37,5 +57,5 @@ class RateTables:
         return cls(
             user_count=windowed("rate-user-v1", int, USER_WINDOW_S, "messages per user per minute"),
             user_notified=windowed("rate-notice-v1", bool, USER_WINDOW_S, "users told of the limit this minute"),
-            account_count=windowed("rate-account-v1", int, ACCOUNT_WINDOW_S, "messages per account per second"),
+            account_count=PerSecondCounter(),
         )
