@@ -1,6 +1,6 @@
 """Outbound delivery on the real stack, with the stack's WeChat simulator playing the users
 and WeChat's API: every reply reaches its user exactly once, by the passive reply or by
-the customer-service API; long replies in parts, in order; a token rejected mid-send;
+the customer-service API; long replies in parts, in order, across a token expiry;
 45015 -> mailbox -> the next message delivers it; an account without the API; and a
 worker killed with kill -9 while it sends, which sends no part twice."""
 
@@ -130,15 +130,15 @@ async def test_each_message_is_answered_once_by_one_path(stack, sim):
     assert sum(paths.values()) == 30, paths
 
 
-async def test_a_long_reply_arrives_in_parts_in_order_despite_a_rejected_token(sim):
+async def test_a_long_reply_arrives_in_parts_in_order_across_a_token_expiry(sim):
     text = long_text("Parts")
-    await sim.faults(endpoint="custom_send", errcodes=[40001])
+    await sim.faults(endpoint="custom_send", errcodes=[42001])  # expired at WeChat, not in our cache
     await sim.say("shop", "o_long", text)
     parts = split_text(text, 2048)
     received = await sim.until("shop", "o_long", lambda r: len(r) >= len(parts))
     assert [item["text"] for item in received] == list(parts)
     assert len(parts) == 3 and all(item["path"] == "api" for item in received)
-    assert (await sim.api_calls())["custom_send 40001"] == 1
+    assert (await sim.api_calls())["custom_send 42001"] == 1
 
 
 async def test_45015_keeps_the_reply_for_the_users_next_message(sim):
