@@ -481,26 +481,57 @@ def endtoend_charts(key: str, r: Record) -> tuple[Chart, ...]:
 
 
 def model_client_section(key: str, r: Record) -> Section:
-    figures = []
-    for load, m in r["loads"].items():
-        ours, theirs = m["wxstream"], m["raw"]
+    lat, thr, glm = r["latency"], r["throughput"], r.get("glm")
+    ours, raw, goal = lat["wxstream"], lat["raw"], lat["goal"]
+    figures = [
+        Figure(
+            "p50 latency, one request at a time, ms",
+            _num(ours["p50"], 3),
+            _num(raw["p50"], 3),
+            _times(lat["p50_ratio"]),
+            f"<= {goal['p50_ratio_max']:.2f}x",
+            lat["p50_ratio"] <= goal["p50_ratio_max"],
+            _progress_down(lat["p50_ratio"], goal["p50_ratio_max"]),
+        ),
+        Figure(
+            "p50 latency added, µs",
+            _num(lat["p50_added_ms"] * 1000),
+            goal=f"< {goal['p50_added_ms_below'] * 1000:.0f}",
+            met=lat["p50_added_ms"] < goal["p50_added_ms_below"],
+        ),
+        Figure(
+            f"requests/s, {thr['concurrency']} concurrent",
+            _num(thr["wxstream"]["requests_per_s"]),
+            _num(thr["raw"]["requests_per_s"]),
+            _pct(thr["ratio"]),
+        ),
+    ]
+    if glm:
         figures.append(
             Figure(
-                f"requests/s, {load}",
-                _num(ours["requests_per_s"]),
-                _num(theirs["requests_per_s"]),
-                _pct(m["ratio"]),
-                f">= {r['goal']:.0%} of baseline",
-                bool(m["pass"]),
-                _progress_up(m["ratio"], r["goal"]),
+                f"{glm['model']} tokens/s on CPU ({glm['tokens']} tokens an answer)",
+                _num(glm["wxstream"]["tokens_per_s"], 1),
+                _num(glm["raw"]["tokens_per_s"], 1),
+                _pct(glm["ratio"]),
             )
         )
-        figures.append(Figure(f"µs added per request, {load}", _num(m.get("overhead_us_per_request"))))
+        figures.append(
+            Figure(
+                f"{glm['model']} decode tokens/s (after the first token)",
+                _num(glm["wxstream"]["decode_tokens_per_s"], 1),
+                _num(glm["raw"]["decode_tokens_per_s"], 1),
+            )
+        )
+    rows = [
+        (case["name"], _num(case["p50"], 3), _num(case["p90"], 3), _num(case["p99"], 3), _num(case["requests"]))
+        for case in (ours, raw)
+    ]
     return Section(
         key=key,
         title="Model client",
         what=f"{r['what']}; baseline {r['baseline']['name']}.",
         figures=tuple(figures),
+        details=("Latency of single requests, ms:", "", *_table(("client", "p50", "p90", "p99", "requests"), rows)),
         **_provenance(r),
     )
 

@@ -59,6 +59,7 @@ class CircuitBreaker:
         self._failures = 0  # consecutive, while closed
         self._opened_at = 0.0
         self._probes = 0  # probes out, while half-open
+        self._closed_permit = Permit(self._period, probe=False)
 
     @property
     def state(self) -> str:
@@ -84,16 +85,16 @@ class CircuitBreaker:
 
     def acquire(self) -> Permit | None:
         """A permit for one call, or None when the call must not be made."""
+        if self._state == CLOSED:  # every call while closed shares one permit: it is immutable
+            return self._closed_permit
         if self._state == OPEN:
             if not self._cooled_down():
                 return None
             self._move(HALF_OPEN)
-        if self._state == HALF_OPEN:
-            if self._probes >= self.half_open_probes:
-                return None
-            self._probes += 1
-            return Permit(self._period, probe=True)
-        return Permit(self._period, probe=False)
+        if self._probes >= self.half_open_probes:  # half-open
+            return None
+        self._probes += 1
+        return Permit(self._period, probe=True)
 
     def success(self, permit: Permit) -> None:
         if permit.period != self._period:
@@ -130,5 +131,6 @@ class CircuitBreaker:
         self._period += 1
         self._failures = 0
         self._probes = 0
+        self._closed_permit = Permit(self._period, probe=False)
         if self._on_change is not None:
             self._on_change(previous, state)

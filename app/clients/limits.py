@@ -1,7 +1,7 @@
 """Bounded concurrency toward the model, in total and per account, with load shedding.
 
 A request takes its account's slot first, then one of the shared ones, so an account at
-its own limit queues on its own semaphore without holding shared slots. Rather than queue
+its own limit queues for its own slots without holding shared ones. Rather than queue
 past WeChat's deadline, a request is shed (`Shed`) at once when `max_waiting` requests
 already wait, or after waiting `max_wait_s` (or its own budget, if shorter).
 """
@@ -9,10 +9,10 @@ already wait, or after waiting `max_wait_s` (or its own budget, if shorter).
 from __future__ import annotations
 
 import asyncio
-from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from collections import deque
+from contextlib import suppress
 
-__all__ = ("ConcurrencyLimiter", "Shed")
+__all__ = ("ConcurrencyLimiter", "Shed", "Slots")
 
 
 class Shed(Exception):
@@ -23,8 +23,48 @@ class Shed(Exception):
         self.reason = reason
 
 
+class Slots:
+    """A counting semaphore, first come first served, whose free slots can also be taken
+    without awaiting: every model request passes here, and when nothing is contended it
+    creates no coroutine and never yields to the event loop."""
+
+    def __init__(self, count: int) -> None:
+        self.free = count
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def available(self) -> bool:
+        """Whether `take` would not wait: a slot is free and nobody is in line for one."""
+        return self.free > 0 and not self._waiters
+
+    async def take(self) -> None:
+        if self.available():
+            self.free -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.give()  # handed a slot just as it was cancelled: the next one gets it
+            else:
+                with suppress(ValueError):
+                    self._waiters.remove(waiter)
+            raise
+
+    def give(self) -> None:
+        """Returns a slot: straight to the first in line, if any."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.free += 1
+
+
 class ConcurrencyLimiter:
-    """Semaphores are created on first use, inside the running event loop."""
+    """Slots in total and per account. A request takes them with `try_take` or `take`
+    and gives them back with `give`."""
 
     def __init__(self, max_in_flight: int, max_per_account: int, max_waiting: int, max_wait_s: float) -> None:
         if max_in_flight < 1 or max_per_account < 1:
@@ -35,50 +75,58 @@ class ConcurrencyLimiter:
         self.max_wait_s = max_wait_s
         self.in_flight = 0
         self.waiting = 0
-        self._total: asyncio.Semaphore | None = None
-        self._accounts: dict[str, asyncio.Semaphore] = {}
+        self._total = Slots(self.max_in_flight)
+        self._accounts: dict[str, Slots] = {}
 
-    @asynccontextmanager
-    async def slot(self, account: str, budget_s: float) -> AsyncIterator[None]:
-        """Hold one slot for `account` for the body of the `async with`; raises Shed."""
-        if self._total is None:
-            self._total = asyncio.Semaphore(self.max_in_flight)
-        total = self._total
+    def _own(self, account: str) -> Slots:
         own = self._accounts.get(account)
         if own is None:
-            own = self._accounts[account] = asyncio.Semaphore(self.max_per_account)
-        if own.locked() or total.locked():
-            await self._wait(own, total, min(self.max_wait_s, budget_s))
-        else:  # a free slot: taken without yielding to the loop
-            await own.acquire()
-            await total.acquire()
-        self.in_flight += 1
-        try:
-            yield
-        finally:
-            self.in_flight -= 1
-            total.release()
-            own.release()
+            own = self._accounts[account] = Slots(self.max_per_account)
+        return own
 
-    async def _wait(self, own: asyncio.Semaphore, total: asyncio.Semaphore, wait_s: float) -> None:
+    def try_take(self, account: str) -> bool:
+        """Takes a slot of `account` and a shared one if both are free and nobody waits for
+        them, without awaiting; False (and nothing taken) otherwise."""
+        own, total = self._own(account), self._total
+        if not (own.available() and total.available()):
+            return False
+        own.free -= 1
+        total.free -= 1
+        self.in_flight += 1
+        return True
+
+    async def take(self, account: str, budget_s: float) -> None:
+        """Takes a slot of `account` and a shared one, waiting for them if need be, for at
+        most `max_wait_s` or `budget_s`; raises Shed. Give them back with `give`."""
+        if self.try_take(account):
+            return
+        own, total = self._own(account), self._total
         if self.waiting >= self.max_waiting:
             raise Shed("queue_full")
+        wait_s = min(self.max_wait_s, budget_s)
         if wait_s <= 0:
             raise Shed("wait_timeout")
         self.waiting += 1
         holds_own = False
         try:
             async with asyncio.timeout(wait_s):
-                await own.acquire()
+                await own.take()
                 holds_own = True
-                await total.acquire()
+                await total.take()
         except TimeoutError:
             if holds_own:
-                own.release()
+                own.give()
             raise Shed("wait_timeout") from None
         except BaseException:
             if holds_own:
-                own.release()
+                own.give()
             raise
         finally:
             self.waiting -= 1
+        self.in_flight += 1
+
+    def give(self, account: str) -> None:
+        """Returns the slots that `try_take` or `take` took for `account`."""
+        self.in_flight -= 1
+        self._total.give()
+        self._accounts[account].give()

@@ -15,6 +15,10 @@ pieces and the first piece's latency is recorded. Each request:
 4. is sent with what is left of its deadline as the gRPC deadline, and retried after
    UNAVAILABLE only, with jittered exponential backoff, all within `timeout_s`;
 5. reports its outcome to the breaker and the metrics.
+
+This path runs for every message, so it does per request only what depends on the
+request: the constant tensors, the requested output and the labelled metric series are
+built once.
 """
 
 from __future__ import annotations
@@ -24,15 +28,17 @@ import logging
 import random
 import time
 from contextlib import aclosing
+from functools import lru_cache
 from typing import AsyncGenerator, Awaitable, Callable
 
 import numpy as np
 from tritonclient.grpc import aio as grpc_aio
+from tritonclient.utils import triton_to_np_dtype
 
 from app.clients.breaker import OPEN, STATE_VALUES, CircuitBreaker
 from app.clients.errors import ModelError, ModelOverloaded, ModelTimeout, ModelUnavailable
 from app.clients.limits import ConcurrencyLimiter, Shed
-from app.clients.metrics import ModelMetrics
+from app.clients.metrics import ModelMetrics, ModelSeries, tokens_per_second
 from app.clients.policy import NEUTRAL_KINDS, GrayRelease, RetryPolicy, classify, parse_accounts
 from app.settings import Settings
 
@@ -50,7 +56,8 @@ CHANNEL_ARGS = [
     ("grpc.max_reconnect_backoff_ms", 1000),
 ]
 
-# (model, prompt, max_tokens, timeout_s) -> text: one attempt, raising on failure.
+# (model, prompt, max_tokens, timeout_s) -> text: one attempt, given up after timeout_s
+# (the gRPC deadline), raising on failure.
 Infer = Callable[[str, str, int, float], Awaitable[str]]
 # (model, prompt, max_tokens, timeout_s) -> the text's UTF-8 bytes, piece by piece as the
 # model streams them: one streamed attempt, raising on failure.
@@ -59,19 +66,29 @@ StreamInfer = Callable[[str, str, int, float], AsyncGenerator[bytes, None]]
 # Triton refuses unary requests to decoupled models with UNIMPLEMENTED.
 STREAM_HINT = " (a decoupled model answers streaming requests only: set WXSTREAM_MODEL_STREAM=1)"
 
+# Shared by every request, like the tensors of `_constant`: tritonclient only reads it.
+TEXT_OUTPUT = (grpc_aio.InferRequestedOutput("text_output"),)
+
 
 def request_inputs(prompt: str, max_tokens: int, *, stream: bool = False) -> list[grpc_aio.InferInput]:
     """The request's tensors: `text_input` and `max_tokens`, plus `stream` when streaming;
-    shapes [1, 1], a batch of one."""
+    shapes [1, 1], a batch of one. Only `text_input` is built per request."""
     text_input = grpc_aio.InferInput("text_input", [1, 1], "BYTES")
     text_input.set_data_from_numpy(np.array([[prompt.encode("utf-8")]], dtype=np.object_))
-    budget = grpc_aio.InferInput("max_tokens", [1, 1], "INT32")
-    budget.set_data_from_numpy(np.array([[max_tokens]], dtype=np.int32))
     if not stream:
-        return [text_input, budget]
-    flag = grpc_aio.InferInput("stream", [1, 1], "BOOL")
-    flag.set_data_from_numpy(np.array([[True]], dtype=bool))
-    return [text_input, budget, flag]
+        return [text_input, _constant("max_tokens", "INT32", max_tokens)]
+    return [text_input, _constant("max_tokens", "INT32", max_tokens), _constant("stream", "BOOL", True)]
+
+
+@lru_cache(maxsize=64)
+def _constant(name: str, datatype: str, value: int | bool) -> grpc_aio.InferInput:
+    """A [1, 1] tensor holding `value`, built once per value (building one costs about as
+    much CPU as the rest of the client's work on a request) and shared by every request
+    that sends it: tritonclient only reads an InferInput when it builds a request, and
+    nothing here modifies one after this."""
+    tensor = grpc_aio.InferInput(name, [1, 1], datatype)
+    tensor.set_data_from_numpy(np.array([[value]], dtype=triton_to_np_dtype(datatype)))
+    return tensor
 
 
 def _text_output(result: grpc_aio.InferResult) -> bytes | None:
@@ -185,63 +202,75 @@ class ModelClient:
         breaker = self.breaker(model)
         if breaker.state == OPEN:
             raise self._rejected(model, breaker)
+        series = self.metrics.series(model)
         started = self._clock()
-        deadline = started + self.timeout_s
-        first_token = self._first_token_timer(model, started)
+        if not self.limiter.try_take(account):  # a free slot is taken without awaiting
+            try:
+                await self.limiter.take(account, self.timeout_s)
+            except Shed as shed:
+                self.metrics.shed.labels(model, shed.reason).inc()
+                raise ModelOverloaded(
+                    f"{model}: shed ({shed.reason}), {self.limiter.in_flight} in flight, "
+                    f"{self.limiter.waiting} waiting",
+                    model=model,
+                ) from None
         try:
-            async with self.limiter.slot(account, self.timeout_s):
-                permit = breaker.acquire()
-                if permit is None:  # half-open and its probes are all out
-                    raise self._rejected(model, breaker)
-                try:
-                    text = await self._attempts(model, prompt, max_tokens, deadline, first_token)
-                except ModelError as exc:
-                    self.metrics.errors.labels(model, exc.kind).inc()
-                    self.metrics.latency.labels(model, exc.kind).observe(self._clock() - started)
-                    if exc.kind in NEUTRAL_KINDS:
-                        breaker.release(permit)
-                    else:
-                        breaker.failure(permit)
-                    raise
-                except BaseException:  # cancelled: says nothing about the server
+            permit = breaker.acquire()
+            if permit is None:  # half-open and its probes are all out
+                raise self._rejected(model, breaker)
+            try:
+                text = await self._attempts(series, prompt, max_tokens, started)
+            except ModelError as exc:
+                self.metrics.errors.labels(model, exc.kind).inc()
+                self.metrics.latency.labels(model, exc.kind).observe(self._clock() - started)
+                if exc.kind in NEUTRAL_KINDS:
                     breaker.release(permit)
-                    raise
-                breaker.success(permit)
-                self.metrics.latency.labels(model, "ok").observe(self._clock() - started)
-                return text
-        except Shed as shed:
-            self.metrics.shed.labels(model, shed.reason).inc()
-            raise ModelOverloaded(
-                f"{model}: shed ({shed.reason}), {self.limiter.in_flight} in flight, {self.limiter.waiting} waiting",
-                model=model,
-            ) from None
+                else:
+                    breaker.failure(permit)
+                raise
+            except BaseException:  # cancelled: says nothing about the server
+                breaker.release(permit)
+                raise
+            breaker.success(permit)
+            series.answered.observe(self._clock() - started)
+            return text
+        finally:
+            self.limiter.give(account)
 
-    def _first_token_timer(self, model: str, started: float) -> Callable[[], None]:
+    def _first_token_timer(self, series: ModelSeries, started: float) -> Callable[[float], None]:
         """Observes the first-token latency of one request, once, whichever attempt streams it."""
         observed = False
 
-        def first_token() -> None:
+        def first_token(at: float) -> None:
             nonlocal observed
             if not observed:
                 observed = True
-                self.metrics.first_token.labels(model).observe(self._clock() - started)
+                series.first_token.observe(at - started)
 
         return first_token
 
-    async def _attempts(
-        self, model: str, prompt: str, max_tokens: int, deadline: float, first_token: Callable[[], None]
-    ) -> str:
+    async def _attempts(self, series: ModelSeries, prompt: str, max_tokens: int, started: float) -> str:
+        model = series.model
+        deadline = started + self.timeout_s
+        first_token = self._first_token_timer(series, started) if self.stream else None
         attempt = 0
         while True:
             remaining = deadline - self._clock()
             if remaining <= 0:
                 raise ModelTimeout(f"{model}: no answer within {self.timeout_s}s", model=model)
             try:
-                # gRPC rounds its deadline to milliseconds; the event loop's timer does not.
-                async with asyncio.timeout(remaining):
-                    if self.stream:
-                        return await self._streamed(model, prompt, max_tokens, remaining, first_token)
-                    return await self._infer(model, prompt, max_tokens, remaining)
+                if first_token is not None:
+                    # The event loop's timer ends a stream at its deadline wherever it is;
+                    # one timer is nothing next to a stream's duration.
+                    async with asyncio.timeout(remaining):
+                        return await self._streamed(series, prompt, max_tokens, remaining, first_token)
+                text = await self._infer(model, prompt, max_tokens, remaining)
+                # gRPC enforces the deadline but rounds it up to the millisecond: an answer
+                # from that last fraction of a millisecond is refused here. Exact, without
+                # an event-loop timer per request (about 10 us of CPU each).
+                if self._clock() > deadline:
+                    raise ModelTimeout(f"{model}: answered after its {self.timeout_s}s deadline", model=model)
+                return text
             except ModelError:
                 raise
             except Exception as exc:  # tritonclient raises InferenceServerException
@@ -262,18 +291,30 @@ class ModelClient:
         )
 
     async def _streamed(
-        self, model: str, prompt: str, max_tokens: int, timeout_s: float, first_token: Callable[[], None]
+        self,
+        series: ModelSeries,
+        prompt: str,
+        max_tokens: int,
+        timeout_s: float,
+        first_token: Callable[[float], None],
     ) -> str:
         """One streamed attempt: the pieces joined as bytes and decoded once, so that a
-        character split across pieces comes out whole."""
+        character split across pieces comes out whole; a complete stream's decode speed is
+        observed."""
         pieces: list[bytes] = []
-        async with aclosing(self._stream_infer(model, prompt, max_tokens, timeout_s)) as stream:
+        first_s = last_s = 0.0
+        async with aclosing(self._stream_infer(series.model, prompt, max_tokens, timeout_s)) as stream:
             async for piece in stream:
+                last_s = self._clock()
                 if not pieces:
-                    first_token()
+                    first_s = last_s
+                    first_token(first_s)
                 pieces.append(piece)
         if not pieces:
-            raise ModelError(f"{model} streamed no text_output", model=model, kind="bad_output")
+            raise ModelError(f"{series.model} streamed no text_output", model=series.model, kind="bad_output")
+        rate = tokens_per_second(len(pieces), first_s, last_s)
+        if rate is not None:
+            series.tokens_per_second.observe(rate)
         return b"".join(pieces).decode("utf-8", errors="replace")
 
     def _grpc_client(self) -> grpc_aio.InferenceServerClient:
@@ -285,7 +326,7 @@ class ModelClient:
         result = await self._grpc_client().infer(
             model,
             request_inputs(prompt, max_tokens),
-            outputs=[grpc_aio.InferRequestedOutput("text_output")],
+            outputs=TEXT_OUTPUT,
             client_timeout=timeout_s,
         )
         text = _text_output(result)
@@ -305,19 +346,24 @@ class ModelClient:
             yield {
                 "model_name": model,
                 "inputs": request_inputs(prompt, max_tokens, stream=True),
-                "outputs": [grpc_aio.InferRequestedOutput("text_output")],
+                "outputs": TEXT_OUTPUT,
             }
 
         responses = self._grpc_client().stream_infer(one_request(), stream_timeout=timeout_s)
         complete = False
+        sent = False
         try:
             async for result, error in responses:
                 if error is not None:
                     raise error
                 text = _text_output(result)
-                if text is not None:
+                final = _is_final(result)
+                # An empty final response after others carries no token (decoupled models
+                # end their streams so): left out, so that the pieces count the tokens.
+                if text is not None and (text or not final or not sent):
+                    sent = True
                     yield text
-                if _is_final(result):
+                if final:
                     break
             complete = True
         finally:

@@ -225,6 +225,16 @@ def test_permits_are_plain_values():
     assert Permit(3, probe=True) == Permit(3, probe=True)
 
 
+def test_calls_while_closed_share_one_permit_per_period(clock):
+    b = breaker(clock, failures=1)
+    assert b.acquire() is b.acquire()
+    before = b.acquire()
+    fail(b)
+    clock.advance(10)
+    b.success(b.acquire())
+    assert b.state == CLOSED and b.acquire() != before
+
+
 # --- the whole cycle, and what is reported ----------------------------------------------
 
 

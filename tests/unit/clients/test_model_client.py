@@ -12,7 +12,14 @@ from app.clients.breaker import CLOSED, HALF_OPEN, OPEN
 from app.clients.limits import ConcurrencyLimiter
 from app.clients.metrics import ModelMetrics
 from app.clients.policy import GrayRelease, RetryPolicy
-from app.clients.triton import ModelClient, ModelError, ModelOverloaded, ModelTimeout, ModelUnavailable
+from app.clients.triton import (
+    ModelClient,
+    ModelError,
+    ModelOverloaded,
+    ModelTimeout,
+    ModelUnavailable,
+    request_inputs,
+)
 from app.embedded.process import free_port
 from app.settings import Settings
 
@@ -35,12 +42,14 @@ class Clock:
 
 class FakeServer:
     """Plays one scripted outcome per attempt: text, an exception, or a gate to wait on.
-    Each attempt may take `takes_s` of fake time. The script's last entry repeats."""
+    Each attempt may take `takes_s` of fake time, and end at most `late_s` past its gRPC
+    deadline (which gRPC rounds up to the millisecond). The script's last entry repeats."""
 
     def __init__(self, clock: Clock, *outcomes: object, takes_s: float = 0.01) -> None:
         self.clock = clock
         self.outcomes = list(outcomes) or ["ok"]
         self.takes_s = takes_s
+        self.late_s = 0.0
         self.calls: list[tuple[str, float]] = []  # (model, timeout_s)
         self.in_flight = 0
         self.peak = 0
@@ -54,7 +63,7 @@ class FakeServer:
             if isinstance(outcome, asyncio.Event):
                 await outcome.wait()
                 outcome = "ok"
-            self.clock.now += min(self.takes_s, timeout_s)
+            self.clock.now += min(self.takes_s, timeout_s + self.late_s)
             if isinstance(outcome, BaseException):
                 raise outcome
             return f"{outcome}:{prompt}"
@@ -159,6 +168,22 @@ async def test_deadline_exceeded_is_never_retried():
     assert len(h.server.calls) == 1 and h.sleeps == []
     assert h.sample("wxstream_model_errors_total", model="stable", kind="deadline_exceeded") == 1
     assert h.sample("wxstream_model_request_duration_seconds_count", model="stable", outcome="deadline_exceeded") == 1
+
+
+async def test_an_answer_after_the_deadline_is_refused_as_a_deadline_exceeded():
+    h = Harness("ok", takes_s=2.0, timeout_s=1.0)
+    h.server.late_s = 0.0005
+    with pytest.raises(ModelTimeout) as caught:
+        await h.generate()
+    assert caught.value.kind == "deadline_exceeded"
+    assert len(h.server.calls) == 1 and h.sleeps == []
+    assert h.sample("wxstream_model_request_duration_seconds_count", model="stable", outcome="deadline_exceeded") == 1
+    assert h.client.breaker("stable").consecutive_failures == 1
+
+
+async def test_an_answer_at_the_deadline_is_taken():
+    h = Harness("ok", takes_s=1.0, timeout_s=1.0)
+    assert await h.generate() == "ok:hi"
 
 
 async def test_a_local_timeout_is_a_deadline_exceeded_too():
@@ -382,6 +407,26 @@ async def test_share_routes_by_user_key():
         routed[user] = h.server.calls[-1][0]
     assert set(routed.values()) == {"stable", "next"}
     assert all(h.client.model_for("shop", user) == model for user, model in routed.items())
+
+
+# --- what a request costs ------------------------------------------------------------
+
+
+async def test_a_models_series_are_labelled_once_and_streaming_ones_only_when_streaming():
+    h = Harness("ok")
+    await h.generate()
+    assert h.metrics.series("stable") is h.metrics.series("stable")
+    exported = {sample.name for metric in h.metrics.registry.collect() for sample in metric.samples}
+    assert "wxstream_model_request_duration_seconds_count" in exported
+    assert not exported & {"wxstream_model_first_token_seconds_count", "wxstream_model_tokens_per_second_count"}
+
+
+def test_the_constant_tensors_are_built_once_and_shared():
+    first, second = request_inputs("hello", 8), request_inputs("bye", 8)
+    assert first[0] is not second[0], "text_input is the request's own"
+    assert first[1] is second[1]
+    assert request_inputs("hello", 16)[1] is not first[1]
+    assert request_inputs("x", 8, stream=True)[2] is request_inputs("y", 16, stream=True)[2]
 
 
 # --- from settings, and the real gRPC path --------------------------------------------
