@@ -27,7 +27,7 @@ from app.settings import Settings
 from app.topics import CleanEvent, Reply, Topics, reply_id
 from tables.outbox import Mailbox
 from tables.ratelimits import RateTables
-from tables.sessions import Turn
+from tables.sessions import Sessions, Turn
 
 log = logging.getLogger("wxstream.agents.conversation")
 
@@ -47,7 +47,7 @@ def user_text(event: CleanEvent) -> str | None:
 @dataclass(frozen=True)
 class Tables:
     rates: RateTables
-    sessions: faust.Table
+    sessions: Sessions  # windowed: idle sessions are purged
     answers: object | None  # windowed answer cache, None when disabled
     mailboxes: faust.Table  # replies the API could not deliver, for the user's next reply
 
@@ -81,13 +81,13 @@ def install(
     async def answer(account: Account, user: str, event: CleanEvent, text: str) -> tuple[str, str]:
         """(reply text, source) for one user message that passed the limits."""
         if sessions.is_reset(text):
-            tables.sessions.pop(user, None)
+            tables.sessions.forget(user, time.time())
             return RESET_TEXT, "reset"
         keyword = match_rules(account.keywords, normalise(text))
         if keyword is not None:
             return keyword, "keyword"
         now = time.time()
-        history = sessions.active(tables.sessions.get(user), now, settings.session_idle_s)
+        history = sessions.active(tables.sessions.latest(user, now), now, settings.session_idle_s)
         cache_key = f"{account.name}:{normalise(text)}"
         if not history and tables.answers is not None:
             cached = tables.answers[cache_key].current()
@@ -100,13 +100,14 @@ def install(
             log.warning("model failed for %s: %s", event.dedupe_key, exc)
             metrics.fallbacks.labels(account.name, exc.model or model.model_name, exc.kind).inc()
             return settings.model_fallback_text, "fallback"
-        tables.sessions[user] = sessions.with_turns(
+        session = sessions.with_turns(
             history,
             (Turn(role="user", text=text, ref=event.dedupe_key), Turn(role="assistant", text=reply)),
             time.time(),
             settings.session_max_turns,
             settings.session_max_tokens,
         )
+        tables.sessions.store(user, session)
         if not history and tables.answers is not None:
             tables.answers[cache_key] = reply
         return reply, "model"
@@ -118,7 +119,7 @@ def install(
             trigger = trigger_of(event.msg_type, event.fields)
             keyword = match_rules(account.keywords, trigger) if trigger else None
             return (keyword, "keyword") if keyword is not None else None
-        already = sessions.answered(tables.sessions.get(user), event.dedupe_key)
+        already = sessions.answered(tables.sessions.latest(user, time.time()), event.dedupe_key)
         if already is not None:  # processed before a crash: same answer, no second effect
             return already, "replay"
         verdict = over_limit(account, user)

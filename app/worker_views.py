@@ -21,6 +21,7 @@ from app.status.collect import StatusSnapshot, build_snapshot
 from app.status.ingress import read_ingress_status
 from app.status.page import render_page
 from app.status.sensor import PrometheusSensor
+from tables.sessions import Sessions
 
 __all__ = ("READY_PATH", "STATUS_JSON_PATH", "STATUS_PATH", "install_views")
 
@@ -41,7 +42,7 @@ def _authorised(request: web.Request, token: str | None) -> bool:
 
 
 def install_views(
-    app: faust.App, settings: Settings, metrics: AgentMetrics, sessions: faust.Table, sensor: PrometheusSensor
+    app: faust.App, settings: Settings, metrics: AgentMetrics, sessions: Sessions, sensor: PrometheusSensor
 ) -> None:
     async def snapshot() -> StatusSnapshot:
         return build_snapshot(
@@ -76,7 +77,7 @@ def install_views(
         """One user's conversation as stored (after a restart: as restored)."""
         if not _authorised(request, settings.admin_token):
             return self.json({"error": "forbidden: set WXSTREAM_ADMIN_TOKEN and send it as a bearer token"}, status=403)
-        stored = sessions.get(f"{account}:{openid}")
+        stored = sessions.latest(f"{account}:{openid}", time.time())
         if stored is None:
             return self.json({"error": "no session"}, status=404)
         return self.json(stored.asdict())

@@ -49,7 +49,7 @@ def _settled(status: dict) -> bool:
         and events.get("wxstream.conversation", 0) >= len(TEXTS)
         and any(row["topic"] == RAW for row in status["lag"])
         and status["total_lag"] == 0
-        and tables.get("sessions-v1", 0) >= 1
+        and tables.get("sessions-v2", 0) >= 1
     )
 
 
@@ -87,7 +87,7 @@ def test_status_json_counts_what_went_through(served: Settings) -> None:
     assert status["ready"] is True
     assert {agent["name"] for agent in status["agents"]} >= set(AGENTS)
     assert {row["topic"] for row in status["lag"]} >= {RAW}
-    assert {table["name"] for table in status["tables"]} >= {"sessions-v1", "seen-v1"}
+    assert {table["name"] for table in status["tables"]} >= {"sessions-v2", "seen-v1"}
     assert status["breakers"] == [{"model": "echo", "state": "closed"}]
     assert {"name": "model", "count": len(TEXTS)} in status["replies_by_source"]
     assert status["dead_letters_by_reason"] == [{"name": "undecodable", "count": 1}]
@@ -103,7 +103,7 @@ def test_faust_sensor_metrics_are_served(served: Settings) -> None:
         f'wxstream_faust_messages_received_total{{topic="{RAW}"}}',
         'wxstream_faust_events_total{agent="wxstream.conversation"}',
         'wxstream_faust_event_duration_seconds_count{agent="wxstream.dedupe"}',
-        'wxstream_faust_table_keys{table="sessions-v1"}',
+        'wxstream_faust_table_keys{table="sessions-v2"}',
         "wxstream_faust_commit_duration_seconds_count",
         f'wxstream_consumer_lag{{partition="0",topic="{RAW}"}}',
     ):
@@ -114,7 +114,7 @@ def test_users_data_needs_the_admin_token(served: Settings) -> None:
     """The status views need no token because they hold no users' data; Faust's table
     browser would serve rows (sessions included) to anyone, so it is off."""
     with pytest.raises(urllib.error.HTTPError) as table_view:
-        _get(served.web_url + "/table/sessions-v1/")
+        _get(served.web_url + "/table/sessions-v2/")
     assert table_view.value.code == 404
     with pytest.raises(urllib.error.HTTPError) as session_view:
         _get(f"{served.web_url}/wxstream/session/demo/{OPENID}")

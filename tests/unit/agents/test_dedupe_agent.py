@@ -1,0 +1,111 @@
+"""The dedupe agent in Faust's test context: raw records in, clean events or dead letters out."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from agents import dedupe
+from app.settings import Settings
+from app.topics import CLEAN_EVENTS, CLEAN_SCHEMA, DEAD_LETTERS, RAW_EVENTS, CleanEvent, DeadLetter, user_key
+from tables.seen import SEEN_TABLE, seen_table
+from tests.unit.agents.faust_harness import AgentHarness
+
+KEY = user_key("demo", "oUser")
+
+
+def raw(msg_id: str = "1", **changes) -> bytes:
+    value = {
+        "account": "demo",
+        "openid": "oUser",
+        "msg_type": "text",
+        "dedupe_key": f"msg:{msg_id}",
+        "fields": {
+            "FromUserName": "oUser",
+            "CreateTime": "1714000000",
+            "MsgType": "text",
+            "Content": "hi",
+            "MsgId": msg_id,
+        },
+        "received_at": 1714000001.5,
+    }
+    value.update(changes)
+    return json.dumps(value).encode("utf-8")
+
+
+@pytest.fixture
+async def harness():
+    harness = AgentHarness(Settings(partitions=1))
+    app, settings = harness.app, harness.settings
+    agent = dedupe.install(app, harness.topics, seen_table(app, settings), settings, harness.metrics)
+    async with harness.running(agent):
+        yield harness
+
+
+async def put(harness: AgentHarness, value: bytes, timestamp: float | None = None) -> None:
+    await harness.put(value, key=KEY, topic=RAW_EVENTS.name, timestamp=timestamp)
+
+
+def counted(harness: AgentHarness, outcome: str) -> float:
+    return harness.metric("wxstream_agent_events_total", agent="dedupe", outcome=outcome)
+
+
+async def test_a_first_event_is_published_to_the_clean_topic(harness):
+    await put(harness, raw("1"))
+
+    [published] = harness.produced(CLEAN_EVENTS.name)
+    assert published.key == KEY.encode()
+    event = CleanEvent.loads(published.value)
+    assert (event.schema, event.account, event.openid, event.dedupe_key) == (CLEAN_SCHEMA, "demo", "oUser", "msg:1")
+    assert (event.event_time, event.ingest_time) == (1714000000, 1714000001.5)
+    assert counted(harness, "published") == 1
+
+
+async def test_a_retry_of_the_same_message_is_dropped(harness):
+    await put(harness, raw("1"))
+    await put(harness, raw("1", received_at=1714000006.5))  # WeChat's retry, 5 s later
+    await put(harness, raw("2"))
+
+    assert [e.dedupe_key for e in harness.values(CLEAN_EVENTS.name, CleanEvent)] == ["msg:1", "msg:2"]
+    assert counted(harness, "duplicate") == 1
+
+
+async def test_a_repeat_is_a_duplicate_within_the_ttl_and_not_after(harness):
+    ttl, now = harness.settings.dedupe_ttl_s, time.time()
+    await put(harness, raw("1"), timestamp=now)
+    await put(harness, raw("1"), timestamp=now + ttl)  # the next window: found in the one before
+    await put(harness, raw("1"), timestamp=now + 2 * ttl + 1)  # past the TTL: published again
+
+    assert len(harness.produced(CLEAN_EVENTS.name)) == 2
+
+
+async def test_the_key_is_marked_seen_after_the_clean_event_is_published(harness):
+    await put(harness, raw("1"))
+
+    assert [record.topic for record in harness.producer.records] == [CLEAN_EVENTS.name, f"wxstream-{SEEN_TABLE}-changelog"]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"not json", "undecodable: JSONDecodeError"),
+        (b"\xff not json", "undecodable: UnicodeDecodeError"),
+        (b"[1, 2]", "schema: expected a JSON object, got list"),
+        (raw("1", openid=""), "schema: missing account/openid/dedupe_key"),
+        (raw("1", fields={"FromUserName": "oUser", "MsgType": "text"}), "schema: missing CreateTime"),
+    ],
+    ids=["not-json", "not-utf8", "not-an-object", "no-openid", "no-create-time"],
+)
+async def test_a_poison_record_goes_to_the_dead_letters_with_the_reason(harness, value, reason):
+    await put(harness, value)
+    await put(harness, raw("1"))  # and the partition goes on
+
+    [letter] = harness.values(DEAD_LETTERS.name, DeadLetter)
+    assert letter.reason.startswith(reason)
+    assert (letter.source_topic, letter.partition, letter.offset) == (RAW_EVENTS.name, 0, 0)
+    assert letter.payload == value.decode("utf-8", "backslashreplace")
+    assert harness.produced(DEAD_LETTERS.name)[0].key == KEY.encode()
+    assert [e.dedupe_key for e in harness.values(CLEAN_EVENTS.name, CleanEvent)] == ["msg:1"]
+    assert harness.metric("wxstream_dead_letters_total", reason=reason.split(":")[0]) == 1
