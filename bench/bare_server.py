@@ -1,7 +1,7 @@
 """The baseline of bench.ingress: a bare aiohttp server that reads a callback's body and
 answers `success`, with nothing else behind it.
 
-It runs the way the ingress runs (`web.run_app`, the default asyncio loop, SO_REUSEPORT,
+It runs the way the ingress runs (`web.run_app` on a uvloop event loop, SO_REUSEPORT,
 access_log=None), so the difference between the two is the ingress's own work: verify,
 decrypt, parse, produce with acks=all and wait for the broker, metrics.
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 
+import uvloop
 from aiohttp import web
 
 
@@ -36,7 +37,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
-    web.run_app(create_app(), host=args.host, port=args.port, reuse_port=True, access_log=None, print=None)
+    web.run_app(
+        create_app(),
+        host=args.host,
+        port=args.port,
+        reuse_port=True,
+        access_log=None,
+        print=lambda *_: print(f"bare server listening on http://{args.host}:{args.port}", flush=True),
+        loop=uvloop.new_event_loop(),
+    )
 
 
 if __name__ == "__main__":

@@ -4,12 +4,15 @@ embedded broker behind it, against a bare aiohttp handler that only answers `suc
 full     `wxstream ingress` as `wxstream up` runs it (settings from `Settings.to_env()`),
          passive replies off (WXSTREAM_PASSIVE_REPLY_WAIT_S=0, so no worker or Triton):
          per POST it verifies, decrypts and parses the callback, produces the raw event
-         with acks=all to the embedded broker, waits for the acknowledgement, answers.
+         with acks=all to the embedded broker and waits for the acknowledgement, then,
+         having no reply to give, records the `deferred` delivery for the sender the same
+         way, and answers.
 bare     bench/bare_server.py: the same aiohttp server setup answering `success` at once.
 
-Load comes from a separate process (bench/load.py, aiohttp client, keep-alive pool) that
-sends distinct callbacks prepared before timing. The cases alternate (bare, full; full,
-bare; ...) round by round and each figure is the median of its rounds.
+Load comes from a separate process (bench/load.py: prepared HTTP/1.1 requests over
+keep-alive connections, on uvloop) that sends distinct callbacks prepared before timing.
+The cases alternate (bare, full; full, bare; ...) round by round and each figure is the
+median of its rounds.
 
 1. closed loop: the highest requests/s each server sustains with `--connections` senders;
    goals: full >= 60% of bare, and full >= 3,000 requests/s.
@@ -17,14 +20,16 @@ bare; ...) round by round and each figure is the median of its rounds.
    scheduled send time; goal: full p99 < 20 ms (bare shown for reference).
 
 The ingress runs with the settings `wxstream up` gives it: with the embedded broker that
-means one-record batches (see README); `--batches multi` and `--partitions N` show what the
-ingress does without that workaround or with more partitions. Client, servers and broker
-share this machine's cores, so the load generator takes CPU from the servers; the table
-reports what each process used, and the server's CPU time per request. Results go to
-bench/results/ingress.json.
+means one-record batches (see README), which the ingress packs several to a produce
+request; `--batches multi` and `--partitions N` show what the ingress does without that
+workaround or with more partitions; `--processes N` runs N processes of each server on
+its port (SO_REUSEPORT), as several `wxstream ingress` with their own WXSTREAM_INGRESS_ID
+can. Client, servers and broker share this machine's cores, so the load generator takes
+CPU from the servers; the table reports what each process used, and the server's CPU
+time per request. Results go to bench/results/ingress.json.
 
     make bench
-    .venv/bin/python -m bench.ingress [--seconds 5] [--rounds 3] [--connections 32] [--rate 1000]
+    .venv/bin/python -m bench.ingress [--seconds 5] [--rounds 3] [--connections 32] [--rate 1000] [--processes 1]
 """
 
 from __future__ import annotations
@@ -42,10 +47,10 @@ import time
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from app.embedded.broker import start_broker
-from app.embedded.process import ManagedProcess, free_port, http_ready
+from app.embedded.process import ManagedProcess, free_port
 from app.kafka_admin import ensure_topics
 from app.settings import Settings
 from app.topics import RAW_EVENTS
@@ -79,25 +84,33 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("WXSTREAM_")}
 
 
+def _log_says(proc: ManagedProcess, text: str) -> Callable[[], bool]:
+    """A readiness probe for one of several processes on one port, which a request can't single out."""
+    return lambda: text in proc.log_path.read_text(encoding="utf-8", errors="replace")
+
+
 class Bench:
     """The broker, the ingress and the bare server, started once and always stopped."""
 
-    def __init__(self, work: Path, partitions: int | None = None, batches: str | None = None) -> None:
+    def __init__(
+        self, work: Path, partitions: int | None = None, batches: str | None = None, processes: int = 1
+    ) -> None:
         self.work = work
         self.partitions = partitions
         self.batches = batches
+        self.server_processes = processes
         self.logs = work / "logs"
         self.accounts = work / "accounts.toml"
         self.processes: list[ManagedProcess] = []
         self.urls: dict[str, str] = {}
-        self.pids: dict[str, int] = {}
+        self.pids: dict[str, list[int]] = {}
         self.settings: Settings | None = None
 
     def start(self) -> None:
         _accounts_toml(self.accounts)
         broker, kafka_url = start_broker(self.logs)
         self.processes.append(broker)
-        self.pids["broker"] = broker.pid or 0
+        self.pids["broker"] = [broker.pid or 0]
         base = Settings.from_env(_clean_env())
         settings = replace(
             base,
@@ -113,17 +126,24 @@ class Bench:
         )
         self.settings = settings
         ensure_topics(settings, kafka_url)
-        env = {**_clean_env(), **settings.to_env(), "PYTHONUNBUFFERED": "1"}
-        ingress = self._spawn("ingress", [sys.executable, "-m", "app", "ingress"], env)
         bare_port = free_port("127.0.0.1")
-        bare = self._spawn("bare", [sys.executable, "-m", "bench.bare_server", "--port", str(bare_port)], _clean_env())
-        ingress.wait_ready(http_ready(settings.ingress_url + "/healthz"), timeout=60)
-        bare.wait_ready(http_ready(f"http://127.0.0.1:{bare_port}/healthz"), timeout=30)
+        self.pids.update(ingress=[], bare=[])
+        # Each process of a server listens on the server's one port (SO_REUSEPORT) and says
+        # so in its log; each ingress has its own spool (WXSTREAM_INGRESS_ID).
+        for i in range(self.server_processes):
+            env = {**_clean_env(), **replace(settings, ingress_id=str(i)).to_env(), "PYTHONUNBUFFERED": "1"}
+            ingress = self._spawn(f"ingress-{i}", [sys.executable, "-m", "app", "ingress"], env)
+            bare = self._spawn(
+                f"bare-{i}", [sys.executable, "-m", "bench.bare_server", "--port", str(bare_port)], _clean_env()
+            )
+            ingress.wait_ready(_log_says(ingress, "listening on"), timeout=60)
+            bare.wait_ready(_log_says(bare, "listening on"), timeout=30)
+            self.pids["ingress"].append(ingress.pid or 0)
+            self.pids["bare"].append(bare.pid or 0)
         self.urls = {
             FULL: f"{settings.ingress_url}/wechat/{ACCOUNT}",
             BARE: f"http://127.0.0.1:{bare_port}/wechat/{ACCOUNT}",
         }
-        self.pids.update(ingress=ingress.pid or 0, bare=bare.pid or 0)
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> ManagedProcess:
         proc = ManagedProcess(name, argv, self.logs / f"{name}.log", env=env, cwd=ROOT).start()
@@ -151,8 +171,8 @@ class Bench:
             "--connections", str(args.connections), "--rate", str(args.rate), "--messages", str(args.messages),
             "--drain", str(DRAIN_S),
         ]  # fmt: skip
-        for name, pid in self.pids.items():
-            argv += ["--watch", f"{name}={pid}"]
+        for name, pids in self.pids.items():
+            argv += ["--watch", f"{name}={','.join(map(str, pids))}"]
         budget = args.rounds * 2 * (args.seconds + args.warmup + 15) + 60
         # stderr (progress lines) goes straight to the terminal.
         done = subprocess.run(argv, cwd=ROOT, env=_clean_env(), stdout=subprocess.PIPE, text=True, timeout=budget)
@@ -256,7 +276,9 @@ def report(
         "ingress: safe-mode text callbacks, POST /wechat/<account>, answered `success`",
         f"  full = `wxstream ingress` + embedded broker (acks=all, {args.partitions} partitions, {batches} batches),",
         "         passive replies off; bare = aiohttp handler answering `success`",
-        f"  load: bench.load in its own process, aiohttp client, {args.connections} keep-alive connections,",
+        f"  each server: {args.processes} process{'es' if args.processes > 1 else ''} on one port (SO_REUSEPORT)"
+        + (", CPU columns summed over them" if args.processes > 1 else ""),
+        f"  load: bench.load in its own process, prepared HTTP/1.1 requests on {args.connections} keep-alive connections,",
         f"        {args.messages:,} distinct prepared callbacks; {args.rounds} interleaved rounds of {args.seconds:g} s",
         f"        (+{args.warmup:g} s warm-up) per case; req/s is the median round",
         f"  NOTE: load generator, servers and broker share this machine's {os.cpu_count()} cores (and whatever else",
@@ -341,16 +363,24 @@ def main(argv: list[str] | None = None) -> int:
         choices=("one", "multi"),
         help="producer batches: one record each (default with the embedded broker, as `wxstream up`) or several",
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="processes of each server, sharing its port through SO_REUSEPORT (default 1)",
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.rounds < 1 or args.connections < 1 or args.rate <= 0 or args.warmup < 0:
         parser.error("--seconds, --connections and --rate must be > 0, --rounds >= 1, --warmup >= 0")
     if args.partitions is not None and args.partitions < 1:
         parser.error("--partitions must be >= 1")
+    if args.processes < 1:
+        parser.error("--processes must be >= 1")
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="wxstream-bench-") as tmp:
-        bench = Bench(Path(tmp), args.partitions, args.batches)
+        bench = Bench(Path(tmp), args.partitions, args.batches, args.processes)
         try:
             print("ingress bench: starting the embedded broker, the ingress and the bare server ...", flush=True)
             bench.start()
@@ -372,9 +402,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n  every answer was 200 `success`: {'yes' if errors == 0 else f'NO, {errors} requests failed'}")
     accepted = outcomes.get("accepted", 0)
     others = ", ".join(f"{n:,} {outcome}" for outcome, n in sorted(outcomes.items()) if outcome != "accepted")
-    print(f"  ingress outcomes (warm-up included): {accepted:,} accepted{', ' + others if others else ''}")
+    one_of = f"; one process's of {args.processes}, the one /metrics reached" if args.processes > 1 else ""
+    print(f"  ingress outcomes (warm-up included{one_of}): {accepted:,} accepted{', ' + others if others else ''}")
     if in_topic is None:
         print("  raw topic not counted: the embedded broker's end offsets are wrong for multi-record batches")
+    elif args.processes > 1:
+        print(f"  raw topic holds {in_topic:,} records")
     else:
         persisted = accepted + outcomes.get("spooled", 0)
         same = "one per persisted callback" if in_topic == persisted else f"NOT the {persisted:,} persisted"
@@ -398,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
             "messages": args.messages,
             "partitions": args.partitions,
             "one_record_batches": args.one_record_batches,
+            "processes": args.processes,
             "passive_reply_wait_s": 0.0,
             "open_loop_drain_s": DRAIN_S,
         },

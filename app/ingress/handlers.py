@@ -50,15 +50,15 @@ def _status(error: WeChatError) -> int:
 def _account(request: web.Request) -> Account:
     account = request.app[ACCOUNTS].get(request.match_info["account"])
     if account is None:
-        request.app[METRICS].rejections.labels("", "unknown_account").inc()
+        request.app[METRICS].rejections_of("", "unknown_account").inc()
         raise web.HTTPNotFound(text="unknown account\n")
     return account
 
 
 def _rejected(request: web.Request, account: Account, reason: str, status: int, detail: str) -> web.Response:
     metrics = request.app[METRICS]
-    metrics.rejections.labels(account.name, reason).inc()
-    metrics.requests.labels(account.name, account.mode, "rejected").inc()
+    metrics.rejections_of(account.name, reason).inc()
+    metrics.requests_of(account.name, account.mode, "rejected").inc()
     log.info("rejected %s callback for %s: %s (%s)", request.method, account.name, reason, detail)
     return web.Response(status=status, text=f"{reason}\n")
 
@@ -113,7 +113,7 @@ async def callback(request: web.Request) -> web.Response:
         persisted = await app[PUBLISHER].publish(raw_event(account, decoded, now))
     except Exception as exc:  # neither broker nor spool: WeChat will retry
         log.error("could not persist callback for %s: %s", account.name, exc)
-        app[METRICS].requests.labels(account.name, account.mode, "unavailable").inc()
+        app[METRICS].requests_of(account.name, account.mode, "unavailable").inc()
         raise web.HTTPServiceUnavailable(text="unavailable\n") from None
     answer = ACK_BODY
     message = decoded.message
@@ -135,8 +135,9 @@ async def callback(request: web.Request) -> web.Response:
             if not account.certified:  # the reply will wait in the user's mailbox
                 answer = _passive_text(account, decoded, settings.mailbox_notice_text)
                 outcome = "notice"
-    app[METRICS].requests.labels(account.name, account.mode, outcome).inc()
-    app[METRICS].latency.labels(outcome).observe(time.perf_counter() - started)
+    metrics = app[METRICS]
+    metrics.requests_of(account.name, account.mode, outcome).inc()
+    metrics.latency_of(outcome).observe(time.perf_counter() - started)
     return web.Response(text=answer, content_type="text/xml" if answer != ACK_BODY else "text/plain")
 
 

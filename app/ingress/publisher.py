@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from enum import Enum
 
+import faust
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
 
+from app.ingress.batcher import RecordBatcher
 from app.ingress.metrics import IngressMetrics
+from app.ingress.partitioner import CachedPartitioner
+from app.ingress.record_batches import pack_one_record_batches
 from app.ingress.spool import Spool
 from app.settings import Settings
 from app.topics import DELIVERIES, RAW_EVENTS, Delivery, RawEvent, user_key
@@ -28,6 +32,7 @@ __all__ = ("RawEventPublisher", "Persisted")
 log = logging.getLogger("wxstream.ingress.publisher")
 
 DRAIN_BATCH = 100
+_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 class Persisted(Enum):
@@ -39,19 +44,17 @@ class RawEventPublisher:
     def __init__(
         self, settings: Settings, bootstrap: str, spool: Spool | None = None, metrics: IngressMetrics | None = None
     ) -> None:
-        self._partitioner = DefaultPartitioner()
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             client_id="wxstream-ingress",
             acks="all",
             enable_idempotence=False,
             linger_ms=settings.kafka_linger_ms,
-            max_batch_size=settings.producer_max_batch_bytes,
             request_timeout_ms=int(settings.produce_timeout_s * 1000),
-            partitioner=self._partitioner,
         )
-        self._append_locks: dict[tuple[str, int], asyncio.Lock] = {}
-        self._timeout_s = settings.produce_timeout_s
+        if settings.one_record_batches:
+            pack_one_record_batches(self._producer)
+        self._batcher = RecordBatcher(self._producer, CachedPartitioner(), settings.produce_timeout_s)
         self._spool = spool
         self._metrics = metrics
         self._pending = asyncio.Event()  # set while the spool may hold events
@@ -71,6 +74,7 @@ class RawEventPublisher:
             self._drainer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._drainer
+        await self._batcher.close()
         await self._producer.stop()  # flushes what is in flight
 
     @property
@@ -81,13 +85,12 @@ class RawEventPublisher:
         """Return once the event is durable: acknowledged by the broker, or fsync'd to the
         spool. Raises only when neither is possible."""
         key = user_key(event.account, event.openid).encode("utf-8")
-        value = event.dumps()
+        value = record_json(event)
         if self._spool is not None and (self.spooled or not self.broker_ok):
             return await self._to_spool(key, value)
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self._timeout_s):
-                await self._send_and_wait(RAW_EVENTS.name, key, value)
+            await self._batcher.send(RAW_EVENTS.name, key, value)  # within produce_timeout_s
         except Exception as exc:
             if self._spool is None:
                 raise
@@ -99,29 +102,10 @@ class RawEventPublisher:
         return Persisted.KAFKA
 
     async def record_delivery(self, delivery: Delivery) -> None:
-        """Write a delivery record and wait for the broker's acknowledgement."""
-        async with asyncio.timeout(self._timeout_s):
-            await self._send_and_wait(
-                DELIVERIES.name, user_key(delivery.account, delivery.openid).encode("utf-8"), delivery.dumps()
-            )
-
-    async def _send_and_wait(self, topic: str, key: bytes, value: bytes) -> None:
-        """Produce one record and wait until the broker acknowledges it.
-
-        The partition is chosen here, by the producer's own partitioner, so that senders
-        queue per partition: when a partition's open batch is full (every time, with
-        one-record batches) aiokafka has each sender waiting for it wake up and retry
-        whenever a batch is drained, a CPU cost that grows with the number waiting.
-        Behind a per-partition lock one sender waits and the others queue in order.
-        """
-        partitions = list(await self._producer.partitions_for(topic))
-        partition = self._partitioner(key, partitions, partitions)
-        lock = self._append_locks.get((topic, partition))
-        if lock is None:
-            lock = self._append_locks[(topic, partition)] = asyncio.Lock()
-        async with lock:
-            acknowledged = await self._producer.send(topic, key=key, value=value, partition=partition)
-        await acknowledged
+        """Write a delivery record and wait for the broker's acknowledgement (at most
+        produce_timeout_s, then TimeoutError)."""
+        key = user_key(delivery.account, delivery.openid).encode("utf-8")
+        await self._batcher.send(DELIVERIES.name, key, record_json(delivery))
 
     async def _to_spool(self, key: bytes, value: bytes) -> Persisted:
         assert self._spool is not None
@@ -154,12 +138,18 @@ class RawEventPublisher:
         assert self._spool is not None
         records = await asyncio.to_thread(self._spool.peek, DRAIN_BATCH)
         for record in records:
-            # No wait_for here: a cancelled attempt would stay queued in the producer and
+            # Unbounded here: a record given up on would stay queued in the producer and
             # a retry would queue a second copy. The producer fails it after its timeout.
-            await self._send_and_wait(RAW_EVENTS.name, record.key, record.value)
+            await self._batcher.send(RAW_EVENTS.name, record.key, record.value, bounded=False)
         if records:  # one durable ack per batch; a crash before it re-sends the batch (dedupe drops it)
             await asyncio.to_thread(self._spool.ack, records[-1].seq)
             self._update_depth()
         self.broker_ok = True
         if records:
             log.info("drained %d spooled events to %s; %d left", len(records), RAW_EVENTS.name, self.spooled)
+
+
+def record_json(record: faust.Record) -> bytes:
+    """The record as its `dumps()` writes it (compact JSON), without Faust's codec layers,
+    which cost about as much again as the encoding itself."""
+    return _JSON.encode(record.asdict()).encode("utf-8")
