@@ -21,8 +21,10 @@ INGRESS_ARGS ?=
 PIPELINE_ARGS ?=
 MODEL_CLIENT_ARGS ?=
 ENDTOEND_ARGS ?=
+# Flags of the chaos run, e.g. make chaos CHAOS_ARGS="--messages 500 worker-kill"
+CHAOS_ARGS ?=
 
-.PHONY: run test test-unit bench browser clean venv
+.PHONY: run test test-unit bench chaos browser clean venv
 
 venv: $(STAMP)
 
@@ -76,6 +78,13 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.model_client $(BENCH_ARGS) $(MODEL_CLIENT_ARGS)
 	$(BIN)/python -m bench.endtoend $(BENCH_ARGS) $(ENDTOEND_ARGS)
 	$(BIN)/python -m bench.report
+
+# Faults and attacks on the whole stack, each scenario on a fresh one (docs/chaos.md):
+# worker and tritonserver killed and the broker frozen under load, a hostile flood and a
+# fuzz run at the ingress. Fails when a message is lost or answered twice; about ten
+# minutes on two cores with the defaults.
+chaos: $(STAMP)
+	$(BIN)/python -m chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .wxstream .pytest_cache .hypothesis build *.egg-info
