@@ -6,6 +6,7 @@ import asyncio
 import logging
 import secrets
 import time
+from enum import Enum
 from typing import Mapping
 
 from aiohttp import web
@@ -122,9 +123,16 @@ async def callback(request: web.Request) -> web.Response:
     elif expects_answer(message.msg_type, message.raw, account.keywords):
         remaining = settings.passive_reply_wait_s - (time.perf_counter() - started)
         reply = await app[WAITER].wait(account.name, message.dedupe_key, remaining)
-        if reply is not None and await _claim_passive(app[PUBLISHER], reply):
+        claim = await _claim_passive(app[PUBLISHER], reply) if reply is not None else None
+        if claim is Claim.CLAIMED:
             answer = _passive_text(account, decoded, reply.text)
             outcome = "replied"
+        elif claim is Claim.UNRECORDED:
+            # The record may still land and tell the sender the reply went passively: have
+            # WeChat try again instead, so that its retry (to any ingress) claims the reply
+            # once the broker is back, and answers with it.
+            app[METRICS].requests_of(account.name, account.mode, "claim_failed").inc()
+            raise web.HTTPServiceUnavailable(text="unavailable\n")
         elif reply is None and not account.certified and now - message.create_time < settings.uncertified_hold_s:
             # No API to deliver it later: let this attempt time out so that WeChat's
             # retry, which reaches any ingress process, can still take the reply.
@@ -168,10 +176,16 @@ async def _defer(publisher: RawEventPublisher, account: Account, message: Messag
         log.warning("could not hand %s over to the sender: %s", message.dedupe_key, exc)
 
 
-async def _claim_passive(publisher: RawEventPublisher, reply: Reply) -> bool:
-    """Record the passive delivery before answering; if that fails, leave it to the sender."""
+class Claim(Enum):
+    CLAIMED = "claimed"  # recorded: answer with the reply
+    TOO_LONG = "too_long"  # longer than a passive reply may be: the sender's
+    UNRECORDED = "unrecorded"  # the broker did not acknowledge the record in time
+
+
+async def _claim_passive(publisher: RawEventPublisher, reply: Reply) -> Claim:
+    """Record the passive delivery before answering with the reply."""
     if len(reply.text.encode("utf-8")) > PASSIVE_TEXT_MAX_BYTES:
-        return False
+        return Claim.TOO_LONG
     try:
         await publisher.record_delivery(
             Delivery(
@@ -184,8 +198,8 @@ async def _claim_passive(publisher: RawEventPublisher, reply: Reply) -> bool:
         )
     except Exception as exc:
         log.warning("could not record passive delivery of %s: %s", reply.reply_id, exc)
-        return False
-    return True
+        return Claim.UNRECORDED
+    return Claim.CLAIMED
 
 
 async def healthz(request: web.Request) -> web.Response:
