@@ -62,6 +62,7 @@ from app.simulator.state import SimState
 from app.simulator.traffic import TrafficPlan, drive
 from app.stack import Stack
 from app.topics import CLEAN_EVENTS, RAW_EVENTS, REPLIES
+from bench.echo_stack import echo_stack_settings
 from bench.load import percentile
 from bench.pipeline import CpuSamples, end_offsets, read_all
 from bench.timing import clean_env, environment, write_results
@@ -210,19 +211,7 @@ class EndToEnd:
         accounts = work / "accounts.toml"
         _accounts_toml(accounts)
         self.api_port = free_port("127.0.0.1")
-        self.settings = Settings.from_env(
-            clean_env(),
-            data_dir=work / "data",
-            accounts=accounts,
-            model_name="echo",  # the fastest model: what is measured is wxstream, not the model
-            model_candidate=None,
-            triton_load_models=None,
-            ingress_port=0,
-            web_port=0,
-            # Replies too late for a passive reply go to this process's simulator, WeChat's API.
-            wechat_api_url=f"http://127.0.0.1:{self.api_port}",
-            partitions=args.partitions or Settings.partitions,
-        )
+        self.settings = echo_stack_settings(work, accounts, self.api_port, args.partitions)
         self.stack = Stack(self.settings, echo=lambda line: print(line, file=sys.stderr, flush=True))
         self.bare: ManagedProcess | None = None
         self.urls: dict[str, str] = {}

@@ -34,7 +34,7 @@ from app.simulator.server import ApiServer
 from app.simulator.state import SimState
 from app.stack import Stack
 from app.topics import TopicSpec
-from bench.timing import clean_env
+from bench.echo_stack import echo_stack_settings
 
 __all__ = ("ACCOUNT", "PLAIN_ACCOUNT", "ChaosStack")
 
@@ -81,18 +81,8 @@ class ChaosStack:
         accounts_file = work / "accounts.toml"
         write_accounts(accounts_file)
         self.api_port = free_port("127.0.0.1")
-        self.settings = Settings.from_env(
-            clean_env(),
-            data_dir=work / "data",
-            accounts=accounts_file,
-            model_name="echo",
-            model_candidate=None,
-            triton_load_models=None,
-            ingress_port=0,
-            web_port=0,
-            wechat_api_url=f"http://127.0.0.1:{self.api_port}",
-            admin_token=secrets.token_hex(16),
-            partitions=partitions or Settings.partitions,
+        self.settings = echo_stack_settings(
+            work, accounts_file, self.api_port, partitions, admin_token=secrets.token_hex(16)
         )
         self.accounts: dict[str, Account] = dict(load_accounts(self.settings))
         self.state = SimState.of(self.accounts.values())
