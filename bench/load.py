@@ -166,6 +166,14 @@ class Stats:
     def error(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
 
+    def answered(self, problem: str | None, latency: float) -> None:
+        """One answer: its latency when it is the expected one, else the problem counted."""
+        if problem is None:
+            self.ok += 1
+            self.latencies.append(latency)
+        else:
+            self.error(problem)
+
 
 class HttpError(Exception):
     """The server's answer is not one this client can read (no Content-Length, bad status line)."""
@@ -355,11 +363,7 @@ async def closed_loop(target: Target, args: argparse.Namespace, watch: CpuWatch)
             counting = stats
             if counting is None:
                 continue
-            if problem is None:
-                counting.ok += 1
-                counting.latencies.append(perf() - started)
-            else:
-                counting.error(problem)
+            counting.answered(problem, perf() - started)
 
     pool = target.pool(args.connections)
     senders = [asyncio.create_task(sender(pool)) for _ in range(args.connections)]
@@ -401,11 +405,7 @@ async def open_loop(target: Target, args: argparse.Namespace, watch: CpuWatch) -
         if i < warm_n:
             return
         del pending[i]
-        if problem is None:
-            stats.ok += 1
-            stats.latencies.append(perf() - due)
-        else:
-            stats.error(problem)
+        stats.answered(problem, perf() - due)
 
     pool = target.pool(args.connections)
     t0 = perf() + 0.01
