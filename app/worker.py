@@ -11,6 +11,7 @@ from agents.metrics import AgentMetrics
 from app.accounts import Account, load_accounts
 from app.clients.policy import RetryPolicy
 from app.clients.triton import ModelClient
+from app.faust_app import App
 from app.faust_transport import broker_url
 from app.outbound.api import WECHAT_API_URL, WeChatApi
 from app.outbound.sender import Sender
@@ -51,7 +52,7 @@ def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: st
         raise ValueError("the worker needs WXSTREAM_KAFKA_URL (`wxstream up` sets it for the embedded broker)")
     if not settings.triton_url:
         raise ValueError("the worker needs WXSTREAM_TRITON_URL (`wxstream up` sets it for the embedded server)")
-    app = faust.App(
+    app = App(
         APP_ID,
         store=store,
         datadir=str(settings.data_dir / "worker"),

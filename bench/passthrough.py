@@ -21,6 +21,7 @@ from pathlib import Path
 
 import faust
 
+from app.faust_app import App
 from app.worker import kafka_options
 from app.settings import Settings
 from app.topics import RAW_EVENTS
@@ -34,7 +35,7 @@ SINK = "bench.passthrough.v1"
 def create_app(settings: Settings, source: str, sink: str, app_id: str = APP_ID) -> faust.App:
     if not settings.kafka_url:
         raise ValueError("the pass-through needs WXSTREAM_KAFKA_URL")
-    app = faust.App(
+    app = App(
         app_id,
         store="rocksdb://",
         datadir=str(settings.data_dir / "passthrough"),
