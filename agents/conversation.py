@@ -19,6 +19,7 @@ from typing import Mapping
 import faust
 
 from agents import sessions
+from agents.delivery import ack_when_delivered
 from agents.metrics import AgentMetrics
 from app.accounts import Account
 from app.clients.triton import ModelClient, ModelError
@@ -148,8 +149,6 @@ def install(
                     continue
                 text, source = result
                 metrics.replies.labels(account.name, source).inc()
-                # Wait for the broker's acknowledgement before taking the next event: only
-                # then may Faust commit this event's offset, so a crash cannot lose the reply.
                 delivery = await topics.replies.send(
                     key=key,
                     value=Reply(
@@ -163,10 +162,14 @@ def install(
                         received_at=event.ingest_time,
                     ),
                 )
-                await delivery
                 if mailbox is not None and mailbox.items:
+                    await delivery  # the owed replies leave the mailbox once they are out
                     del tables.mailboxes[user]
                     metrics.outbound.mailbox_depth.dec(len(mailbox.items))
+                else:
+                    # Processed again after a crash, the event gives the same reply (the
+                    # session knows it, the reply id is derived from the message).
+                    ack_when_delivered(app, faust.current_event(), delivery)
         finally:
             await model.close()
 

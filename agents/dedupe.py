@@ -13,6 +13,7 @@ import time
 
 import faust
 
+from agents.delivery import ack_when_delivered
 from agents.metrics import AgentMetrics
 from app.settings import Settings
 from app.topics import CLEAN_SCHEMA, CleanEvent, DeadLetter, RawEvent, Topics
@@ -76,6 +77,11 @@ def dead_letter(event: faust.types.EventT, reason: str) -> DeadLetter:
     )
 
 
+def record_position(event: faust.types.EventT) -> str:
+    """`<partition>@<offset>` of the raw record behind `event`."""
+    return f"{event.message.partition}@{event.message.offset}"
+
+
 def install(app: faust.App, topics: Topics, seen, settings: Settings, metrics: AgentMetrics) -> faust.types.AgentT:
     ttl = settings.dedupe_ttl_s
 
@@ -91,15 +97,18 @@ def install(app: faust.App, topics: Topics, seen, settings: Settings, metrics: A
                 continue
             seen_key = f"{raw.account}:{raw.dedupe_key}"
             window = seen[seen_key]
-            if window.current() or window.delta(ttl):
+            first = window.current() or window.delta(ttl)
+            here = record_position(event)
+            if first and first != here:
                 metrics.events.labels("dedupe", "duplicate").inc()
                 continue
-            # Publish, wait for the broker's acknowledgement, only then mark the key: a
-            # crash in between re-publishes (the clean topic is at-least-once, keyed by
-            # dedupe_key for idempotent consumers) but never loses the event.
+            # The key is marked with this record's position, so that this record, processed
+            # again after a crash, is published again (its clean event may never have
+            # reached the broker; the clean topic is at-least-once, keyed by dedupe_key
+            # for idempotent consumers) while every other copy of it is a duplicate.
             delivery = await topics.clean.send(key=event.key, value=clean_event(raw, time.time()))
-            await delivery
-            seen[seen_key] = raw.received_at or time.time()
+            ack_when_delivered(app, event, delivery)
+            seen[seen_key] = here
             metrics.events.labels("dedupe", "published").inc()
 
     return dedupe

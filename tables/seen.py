@@ -3,8 +3,10 @@
 A tumbling-window table whose window is the dedupe TTL: a key is looked up in the
 current window and the one before, so any repeat within the TTL is caught, and Faust's
 table cleanup purges windows older than twice the TTL. Key: `<account>:<dedupe key>`;
-value: when the event was first accepted (unix s). The changelog is co-partitioned with
-the user-keyed event topics.
+value: the position (`<partition>@<offset>`) of the raw record that was published, so
+that this record, processed again after a crash, is published again while any other copy
+is dropped. The changelog is co-partitioned with the user-keyed raw topic, which puts
+every copy of a message in the same partition.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from app.settings import Settings
 
 __all__ = ("seen_table", "SEEN_TABLE")
 
-SEEN_TABLE = "seen-v1"
+SEEN_TABLE = "seen-v2"
 
 
 def seen_table(app: faust.App, settings: Settings) -> faust.types.tables.WindowWrapperT:
@@ -25,8 +27,8 @@ def seen_table(app: faust.App, settings: Settings) -> faust.types.tables.WindowW
     return app.Table(
         SEEN_TABLE,
         key_type=str,
-        value_type=float,
-        default=float,
+        value_type=str,
+        default=str,
         partitions=settings.partitions,
         help="dedupe keys already published to the clean topic",
     ).tumbling(ttl, expires=timedelta(seconds=2 * ttl))

@@ -87,7 +87,7 @@ def test_status_json_counts_what_went_through(served: Settings) -> None:
     assert status["ready"] is True
     assert {agent["name"] for agent in status["agents"]} >= set(AGENTS)
     assert {row["topic"] for row in status["lag"]} >= {RAW}
-    assert {table["name"] for table in status["tables"]} >= {"sessions-v2", "seen-v1"}
+    assert {table["name"] for table in status["tables"]} >= {"sessions-v2", "seen-v2"}
     assert status["breakers"] == [{"model": "echo", "state": "closed"}]
     assert {"name": "model", "count": len(TEXTS)} in status["replies_by_source"]
     assert status["dead_letters_by_reason"] == [{"name": "undecodable", "count": 1}]

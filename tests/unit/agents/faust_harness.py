@@ -137,15 +137,18 @@ class AgentHarness:
             self._agent = wrapper
             yield self
 
-    async def put(self, value: Any, *, key: str, topic: str, timestamp: float | None = None) -> None:
+    async def put(
+        self, value: Any, *, key: str, topic: str, timestamp: float | None = None, offset: int | None = None
+    ) -> None:
         """Give the agent one record of `topic` and wait until it is done with it (or
         raise what it failed with). `timestamp` is the record's, which places it in the
-        windows of windowed tables; default: now."""
+        windows of windowed tables; default: now. `offset` is the record's: by default
+        the next one; an earlier one gives a record again, as after a crash."""
         assert self._agent is not None, "start the agent first"
         message = Message(
             topic=topic,
             partition=0,
-            offset=self._offset,
+            offset=self._offset if offset is None else offset,
             timestamp=time.time() if timestamp is None else timestamp,
             timestamp_type=0,
             headers=None,

@@ -44,8 +44,8 @@ async def harness():
         yield harness
 
 
-async def put(harness: AgentHarness, value: bytes, timestamp: float | None = None) -> None:
-    await harness.put(value, key=KEY, topic=RAW_EVENTS.name, timestamp=timestamp)
+async def put(harness: AgentHarness, value: bytes, timestamp: float | None = None, offset: int | None = None) -> None:
+    await harness.put(value, key=KEY, topic=RAW_EVENTS.name, timestamp=timestamp, offset=offset)
 
 
 def counted(harness: AgentHarness, outcome: str) -> float:
@@ -72,6 +72,16 @@ async def test_a_retry_of_the_same_message_is_dropped(harness):
     assert counted(harness, "duplicate") == 1
 
 
+async def test_the_same_record_processed_again_after_a_crash_is_published_again(harness):
+    await put(harness, raw("1"))  # offset 0; its clean event may not have reached the broker
+    await put(harness, raw("1", received_at=1714000006.5))  # offset 1: WeChat's retry
+    await put(harness, raw("1"), offset=0)  # the restarted worker reads from the last commit
+    await put(harness, raw("1", received_at=1714000006.5), offset=1)
+
+    assert [e.dedupe_key for e in harness.values(CLEAN_EVENTS.name, CleanEvent)] == ["msg:1", "msg:1"]
+    assert counted(harness, "duplicate") == 2
+
+
 async def test_a_repeat_is_a_duplicate_within_the_ttl_and_not_after(harness):
     ttl, now = harness.settings.dedupe_ttl_s, time.time()
     await put(harness, raw("1"), timestamp=now)
@@ -81,10 +91,12 @@ async def test_a_repeat_is_a_duplicate_within_the_ttl_and_not_after(harness):
     assert len(harness.produced(CLEAN_EVENTS.name)) == 2
 
 
-async def test_the_key_is_marked_seen_after_the_clean_event_is_published(harness):
+async def test_the_key_is_marked_with_the_position_of_the_published_record(harness):
     await put(harness, raw("1"))
+    await put(harness, raw("2"))
 
-    assert [record.topic for record in harness.producer.records] == [CLEAN_EVENTS.name, f"wxstream-{SEEN_TABLE}-changelog"]
+    marks = [json.loads(record.value) for record in harness.produced(f"wxstream-{SEEN_TABLE}-changelog")]
+    assert marks == ["0@0", "0@1"]
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,7 @@ def test_the_first_resume_opens_the_flow():
 
 def test_the_worker_app_uses_it():
     async def build():
-        return App("flow-control-test", broker="memory://", store="memory://", web_enabled=False)
+        return App("flow-control-test", store="memory://", web_enabled=False)
 
     app = asyncio.run(build())
     assert isinstance(app.flow_control, KeepingFlowControl)
