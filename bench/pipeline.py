@@ -22,8 +22,9 @@ time runs from the first record the consumer wrote to the last record of that st
 figure is the median of its rounds. Goal: pipeline (replies) >= 50% of the pass-through.
 
 With the embedded broker every producer writes one-record batches (README: "The embedded
-broker's one known bug"), which caps what one producer can write. The preload measures
-that cap: one aiokafka producer with the worker's producer settings, producing only.
+broker's one known bug"), packed many to a produce request, which caps what one producer
+can write. The preload measures that cap: one aiokafka producer with the worker's
+producer settings, producing only.
 `--no-workaround` runs everything with multi-record batches (WXSTREAM_KAFKA_ONE_RECORD_BATCHES=0),
 what a real Kafka cluster allows; table recovery is unreliable on the embedded broker then,
 which does not matter here (every round starts with empty tables). Results go to
@@ -56,8 +57,10 @@ from app.embedded.broker import start_broker
 from app.embedded.process import ManagedProcess, free_port
 from app.embedded.triton import start_triton
 from app.kafka_admin import ensure_topics
+from app.record_batches import pack_one_record_batches
 from app.settings import Settings
 from app.topics import CLEAN_EVENTS, RAW_EVENTS, REPLIES, RawEvent, user_key
+from app.worker import PRODUCER_BATCH_BYTES
 from bench.timing import environment, write_results
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -189,9 +192,10 @@ def create_topic(bootstrap: str, name: str, partitions: int) -> None:
 
 async def preload(settings: Settings, events: list[RawEvent]) -> float:
     """Produce the events to the raw topic, keyed and encoded as the ingress does, with one
-    producer configured as the worker's (batch size, linger, acks=all); returns records/s.
+    producer configured as the worker's (batch size, packed one-record batches, linger,
+    acks=all); returns records/s.
     The producer is kept busy, as the pass-through's is, so this is what one producer
-    can write: with one-record batches, the cap discussed in the README."""
+    can write: with one-record batches, the cap discussed above."""
     assert settings.kafka_url
     records = [(user_key(e.account, e.openid).encode("utf-8"), e.dumps()) for e in events]
     producer = AIOKafkaProducer(
@@ -200,9 +204,11 @@ async def preload(settings: Settings, events: list[RawEvent]) -> float:
         acks="all",
         enable_idempotence=False,
         linger_ms=settings.kafka_linger_ms,
-        max_batch_size=settings.producer_max_batch_bytes,
+        max_batch_size=PRODUCER_BATCH_BYTES,
         request_timeout_ms=120_000,
     )
+    if settings.one_record_batches:
+        pack_one_record_batches(producer)
     await producer.start()
     try:
         started = time.perf_counter()

@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaProducer
 from app.ingress.batcher import RecordBatcher
 from app.ingress.metrics import IngressMetrics
 from app.ingress.partitioner import CachedPartitioner
-from app.ingress.record_batches import pack_one_record_batches
+from app.record_batches import pack_one_record_batches
 from app.ingress.spool import Spool
 from app.settings import Settings
 from app.topics import DELIVERIES, RAW_EVENTS, Delivery, RawEvent, user_key

@@ -9,7 +9,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.record.memory_records import MemoryRecords
 
-from app.ingress.record_batches import pack_one_record_batches
+from app.record_batches import pack_one_record_batches
 
 BOOTSTRAP = "127.0.0.1:9"  # never connected to: nothing here starts the producer
 
