@@ -28,7 +28,7 @@ from app.settings import Settings
 from app.topics import CleanEvent, Reply, Topics, reply_id
 from tables.outbox import Mailbox
 from tables.ratelimits import RateTables
-from tables.sessions import Sessions, Turn
+from tables.sessions import Session, Sessions, Turn
 
 log = logging.getLogger("wxstream.agents.conversation")
 
@@ -79,8 +79,11 @@ def install(
         rates.user_notified[user] = True
         return "notice"
 
-    async def answer(account: Account, user: str, event: CleanEvent, text: str) -> tuple[str, str]:
-        """(reply text, source) for one user message that passed the limits."""
+    async def answer(
+        account: Account, user: str, event: CleanEvent, text: str, session: Session | None
+    ) -> tuple[str, str]:
+        """(reply text, source) for one user message that passed the limits; `session` is
+        the user's, as read for this message."""
         if sessions.is_reset(text):
             tables.sessions.forget(user, time.time())
             return RESET_TEXT, "reset"
@@ -88,7 +91,7 @@ def install(
         if keyword is not None:
             return keyword, "keyword"
         now = time.time()
-        history = sessions.active(tables.sessions.latest(user, now), now, settings.session_idle_s)
+        history = sessions.active(session, now, settings.session_idle_s)
         cache_key = f"{account.name}:{normalise(text)}"
         if not history and tables.answers is not None:
             cached = tables.answers[cache_key].current()
@@ -120,7 +123,8 @@ def install(
             trigger = trigger_of(event.msg_type, event.fields)
             keyword = match_rules(account.keywords, trigger) if trigger else None
             return (keyword, "keyword") if keyword is not None else None
-        already = sessions.answered(tables.sessions.latest(user, time.time()), event.dedupe_key)
+        session = tables.sessions.latest(user, time.time())
+        already = sessions.answered(session, event.dedupe_key)
         if already is not None:  # processed before a crash: same answer, no second effect
             return already, "replay"
         verdict = over_limit(account, user)
@@ -130,7 +134,7 @@ def install(
         if verdict == "notice":
             metrics.drops.labels(account.name, "rate_limited").inc()
             return RATE_NOTICE, "notice"
-        return await answer(account, user, event, text)
+        return await answer(account, user, event, text, session)
 
     @app.agent(topics.clean, name="wxstream.conversation")
     async def conversation(stream: faust.StreamT[CleanEvent]) -> None:
