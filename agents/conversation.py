@@ -21,6 +21,7 @@ import faust
 from agents import sessions
 from agents.delivery import ack_when_delivered
 from agents.metrics import AgentMetrics
+from agents.ordering import KeyedTasks
 from app.accounts import Account
 from app.clients.triton import ModelClient, ModelError
 from app.keywords import match_rules, normalise, trigger_of
@@ -136,45 +137,64 @@ def install(
             return RATE_NOTICE, "notice"
         return await answer(account, user, event, text, session)
 
+    async def handle(key: str, event: CleanEvent) -> None:
+        """One message, from the limits to the reply sent (not yet acknowledged)."""
+        account = accounts.get(event.account)
+        if account is None:
+            metrics.drops.labels(event.account, "unknown_account").inc()
+            return
+        result = await respond(account, event)
+        user = f"{account.name}:{event.openid}"
+        mailbox: Mailbox | None = tables.mailboxes.get(user)
+        if mailbox is not None and mailbox.items:  # owed replies go first
+            result = (mailbox.text, "mailbox") if result is None else (f"{mailbox.text}\n\n{result[0]}", result[1])
+        if result is None:
+            return
+        text, source = result
+        metrics.replies.labels(account.name, source).inc()
+        delivery = await topics.replies.send(
+            key=key,
+            value=Reply(
+                reply_id=reply_id(event.account, event.dedupe_key),
+                account=event.account,
+                openid=event.openid,
+                in_reply_to=event.dedupe_key,
+                text=text,
+                model=model.model_for(account.name, user) if source == "model" else source,
+                created_at=time.time(),
+                received_at=event.ingest_time,
+            ),
+        )
+        if mailbox is not None and mailbox.items:
+            await delivery  # the owed replies leave the mailbox once they are out
+            del tables.mailboxes[user]
+            metrics.outbound.mailbox_depth.dec(len(mailbox.items))
+        else:
+            # Processed again after a crash, the event gives the same reply (the session
+            # knows it, the reply id is derived from the message).
+            ack_when_delivered(app, faust.current_event(), delivery)
+
+    async def job(key: str, event: CleanEvent, source: faust.types.EventT) -> None:
+        """`handle` as a job of its own; the event stays unacknowledged until it is done,
+        and for good if it fails: the worker stops and a restart processes it again."""
+        try:
+            await handle(key, event)
+        except Exception as exc:
+            log.exception("message %s failed; stopping the worker", event.dedupe_key)
+            await app.crash(exc)
+        else:
+            source.ack()
+
     @app.agent(topics.clean, name="wxstream.conversation")
     async def conversation(stream: faust.StreamT[CleanEvent]) -> None:
+        jobs = KeyedTasks(settings.conversation_concurrency)
         try:
             async for key, event in stream.items():
-                account = accounts.get(event.account)
-                if account is None:
-                    metrics.drops.labels(event.account, "unknown_account").inc()
-                    continue
-                result = await respond(account, event)
-                user = f"{account.name}:{event.openid}"
-                mailbox: Mailbox | None = tables.mailboxes.get(user)
-                if mailbox is not None and mailbox.items:  # owed replies go first
-                    result = (mailbox.text, "mailbox") if result is None else (f"{mailbox.text}\n\n{result[0]}", result[1])
-                if result is None:
-                    continue
-                text, source = result
-                metrics.replies.labels(account.name, source).inc()
-                delivery = await topics.replies.send(
-                    key=key,
-                    value=Reply(
-                        reply_id=reply_id(event.account, event.dedupe_key),
-                        account=event.account,
-                        openid=event.openid,
-                        in_reply_to=event.dedupe_key,
-                        text=text,
-                        model=model.model_for(account.name, user) if source == "model" else source,
-                        created_at=time.time(),
-                        received_at=event.ingest_time,
-                    ),
-                )
-                if mailbox is not None and mailbox.items:
-                    await delivery  # the owed replies leave the mailbox once they are out
-                    del tables.mailboxes[user]
-                    metrics.outbound.mailbox_depth.dec(len(mailbox.items))
-                else:
-                    # Processed again after a crash, the event gives the same reply (the
-                    # session knows it, the reply id is derived from the message).
-                    ack_when_delivered(app, faust.current_event(), delivery)
+                source = faust.current_event()
+                source.message.incref()
+                await jobs.submit(key, job(key, event, source))
         finally:
+            await jobs.drain(timeout=settings.model_timeout_s)
             await model.close()
 
     return conversation

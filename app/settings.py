@@ -160,6 +160,9 @@ class Settings:
     model_timeout_s: float = 20.0
     # The reply when the model gives no answer (error, deadline, breaker open, shed).
     model_fallback_text: str = "Sorry, I cannot answer right now. Please try again in a moment."
+    # Messages the conversation agent works on at once (one user's always one after
+    # another): model calls overlap instead of each leaving the worker idle.
+    conversation_concurrency: int = 8
     # Model requests in flight at once per worker process, in total and per account.
     model_max_in_flight: int = 32
     model_max_in_flight_per_account: int = 8
@@ -218,6 +221,7 @@ class Settings:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be > 0, got {getattr(self, name)}")
         for name in (
+            "conversation_concurrency",
             "model_max_in_flight",
             "model_max_in_flight_per_account",
             "model_breaker_failures",

@@ -160,15 +160,15 @@ async def test_breaker_opens_while_tritonserver_is_down_and_closes_once_it_is_ba
 
     stack.stop_triton(kill=True)
     # Two failures (each after its retries) open the breaker; later requests are refused at
-    # once. Two partitions are served concurrently, so a third request may have been sent
-    # before the breaker opened: every request either reached the dead server or was refused.
+    # once. The worker handles several users' messages at a time, so more than two may have
+    # been sent before the breaker opened: each either reached the dead server or was refused.
     down = [event("shop", f"o_down_{i}", f"while down {i}") for i in range(4)]
     replies = await client.ask(*down)
     assert {replies[e.dedupe_key]["text"] for e in down} == {FALLBACK}
     assert await client.metric(breaker) == 2
     failed = await client.metric('wxstream_model_errors_total{kind="unavailable",model="echo"}')
     refused = await client.metric('wxstream_model_breaker_rejected_total{model="echo"}')
-    assert failed >= 2 and refused >= 1 and failed + refused == len(down)
+    assert failed >= 2 and failed + refused == len(down)
     assert await client.metric('wxstream_model_retries_total{model="echo"}') == 2 * failed
     assert await client.metric('wxstream_model_fallbacks_total{account="shop",model="echo",reason="circuit_open"}') == refused
 

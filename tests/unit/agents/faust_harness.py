@@ -8,7 +8,8 @@ it (future message, producer buffer) and it acknowledges each at once, so an age
 `await delivery` and `AckedTable.persisted()` return as when the broker acknowledges.
 
 `put` hands one record to the agent through `agent.test_context()` and returns once the
-agent has finished with it and its table writes are acknowledged. Two things differ from
+agent has finished with it (the record's final acknowledgement) and its table writes are
+acknowledged. Two things differ from
 the test wrapper's own `put`: the record names its topic (the wrapper names the agent's,
 and the outbound agent reads two), and the wait lasts until the agent is done with the
 record, not only until it received it: a sensor counts the events the stream is done with
@@ -159,8 +160,10 @@ class AgentHarness:
         )
         self._offset += 1
         channel = self._agent.stream().channel
+        message.incref()  # as Faust's conductor does for each stream it hands a record to
         await channel.put(await channel.decode(message))
         await self._until_finished(self._offset)
+        await self._until_acknowledged(message)
         await self.producer.drained()
 
     def metric(self, name: str, **labels: str) -> float:
@@ -181,6 +184,15 @@ class AgentHarness:
                     raise self._crash
                 self._finished.progress.clear()
                 await self._finished.progress.wait()
+
+    async def _until_acknowledged(self, message: Message) -> None:
+        """An agent may finish with an event after taking the next one (jobs running on
+        their own, outputs in flight): the event's final acknowledgement says it is done."""
+        async with asyncio.timeout(WAIT_S):
+            while not message.acked:
+                if self._crash is not None:
+                    raise self._crash
+                await asyncio.sleep(0)
 
     async def _on_error(self, agent: AgentT, exc: BaseException) -> None:
         self._crash = exc
