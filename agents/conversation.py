@@ -188,6 +188,7 @@ def install(
     @app.agent(topics.clean, name="wxstream.conversation")
     async def conversation(stream: faust.StreamT[CleanEvent]) -> None:
         jobs = KeyedTasks(settings.conversation_concurrency)
+        metrics.conversations.set_function(lambda: jobs.running)
         try:
             async for key, event in stream.items():
                 source = faust.current_event()

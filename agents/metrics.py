@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from app.clients.metrics import ModelMetrics
 from app.outbound.metrics import OutboundMetrics
@@ -32,6 +32,11 @@ class AgentMetrics:
             "wxstream_model_fallbacks",
             "Messages answered with the fallback text because the model gave no answer, by account, model and reason.",
             ["account", "model", "reason"],
+            registry=self.registry,
+        )
+        self.conversations = Gauge(
+            "wxstream_conversation_jobs",
+            "Messages the conversation agent is working on (at most WXSTREAM_CONVERSATION_CONCURRENCY).",
             registry=self.registry,
         )
         # The model client's own metrics (latency, errors, breaker, shedding), on this registry.

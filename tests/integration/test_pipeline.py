@@ -152,6 +152,20 @@ async def test_one_accounts_flood_does_not_starve_another_account(stack, publish
     assert flood_model < 100, "the flood was cut by the account limit, not sent to the model"
 
 
+async def test_each_users_messages_are_answered_in_order_while_users_overlap(stack, publish):
+    users = [f"o_order_{u}" for u in range(4)]
+    messages = [event("bulk", user, f"{user} says {n}") for n in range(6) for user in users]
+    stack.stop_worker()  # a backlog: the worker takes up as many messages at once as it may
+    await publish_in_order(publish, messages)
+    stack.start_worker()
+    replies = await replies_for(stack, {e.dedupe_key for e in messages})
+    for user in users:
+        said = [e.fields["Content"] for e in messages if e.openid == user]
+        assert [r["text"] for r in replies if r["openid"] == user] == said
+        session = json.loads(await fetch(stack, f"/wxstream/session/bulk/{user}", ADMIN_TOKEN))
+        assert [t["text"] for t in session["turns"]] == [text for text in said for _ in ("user", "assistant")]
+
+
 async def publish_in_order(publish, events) -> None:
     for item in events:
         await publish([item])

@@ -169,6 +169,12 @@ async def test_the_session_is_the_context_of_the_next_question(harness, model, t
     ]
 
 
+async def test_the_jobs_gauge_counts_messages_being_worked_on(harness):
+    await say(harness, message("PRICE"))
+
+    assert harness.metrics.registry.get_sample_value("wxstream_conversation_jobs") == 0  # done with it
+
+
 async def test_a_keyword_is_answered_without_the_model(harness, model):
     [reply] = await say(harness, message("PRICE"))
     [welcome] = await say(harness, message("", msg_type="event", Event="subscribe"))
