@@ -4,9 +4,14 @@ Per message, in this order: reset command; rate limits (per user per minute, per
 per second; one polite notice per window, the rest dropped and counted); keyword rules;
 for a message without conversation context, the answer cache; else the model, with the
 user's session as context. Replies waiting in the user's mailbox (the API refused them)
-go first in the reply, which is the way WeChat leaves to reach the user again. Every reply's id is derived from the message it answers, and a
-message processed again after a crash finds its answer in the session, so it gets the
-same id and text, no second model call and no second turn.
+go first in the reply, which is the way WeChat leaves to reach the user again. Every
+reply's id is derived from the message it answers, and a message processed again after a
+crash finds its answer in the session, so it gets the same id and text, no second model
+call and no second turn.
+
+Messages are handled as jobs, several users' at a time and each user's one after another
+(agents/ordering.py); a message is acknowledged, so committed, once its job is done and
+its reply is delivered.
 """
 
 from __future__ import annotations
