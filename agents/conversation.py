@@ -24,14 +24,14 @@ from typing import Mapping
 import faust
 
 from agents import sessions
-from agents.delivery import ack_when_delivered
+from agents.delivery import ack_when_done
 from agents.metrics import AgentMetrics
 from agents.ordering import KeyedTasks
 from app.accounts import Account
 from app.clients.triton import ModelClient, ModelError
 from app.keywords import match_rules, normalise, trigger_of
 from app.settings import Settings
-from app.topics import CleanEvent, Reply, Topics, reply_id
+from app.topics import CleanEvent, Reply, Topics, reply_id, user_key
 from tables.outbox import Mailbox
 from tables.ratelimits import RateTables
 from tables.sessions import Session, Sessions, Turn
@@ -122,9 +122,8 @@ def install(
             tables.answers[cache_key] = reply
         return reply, "model"
 
-    async def respond(account: Account, event: CleanEvent) -> tuple[str, str] | None:
+    async def respond(account: Account, user: str, event: CleanEvent) -> tuple[str, str] | None:
         text = user_text(event)
-        user = f"{account.name}:{event.openid}"
         if text is None:  # events: only keyword rules answer them
             trigger = trigger_of(event.msg_type, event.fields)
             keyword = match_rules(account.keywords, trigger) if trigger else None
@@ -148,8 +147,8 @@ def install(
         if account is None:
             metrics.drops.labels(event.account, "unknown_account").inc()
             return
-        result = await respond(account, event)
-        user = f"{account.name}:{event.openid}"
+        user = user_key(account.name, event.openid)
+        result = await respond(account, user, event)
         mailbox: Mailbox | None = tables.mailboxes.get(user)
         if mailbox is not None and mailbox.items:  # owed replies go first
             result = (mailbox.text, "mailbox") if result is None else (f"{mailbox.text}\n\n{result[0]}", result[1])
@@ -177,18 +176,7 @@ def install(
         else:
             # Processed again after a crash, the event gives the same reply (the session
             # knows it, the reply id is derived from the message).
-            ack_when_delivered(app, faust.current_event(), delivery)
-
-    async def job(key: str, event: CleanEvent, source: faust.types.EventT) -> None:
-        """`handle` as a job of its own; the event stays unacknowledged until it is done,
-        and for good if it fails: the worker stops and a restart processes it again."""
-        try:
-            await handle(key, event)
-        except Exception as exc:
-            log.exception("message %s failed; stopping the worker", event.dedupe_key)
-            await app.crash(exc)
-        else:
-            source.ack()
+            ack_when_done(app, faust.current_event(), delivery)
 
     @app.agent(topics.clean, name="wxstream.conversation")
     async def conversation(stream: faust.StreamT[CleanEvent]) -> None:
@@ -196,9 +184,8 @@ def install(
         metrics.conversations.set_function(lambda: jobs.running)
         try:
             async for key, event in stream.items():
-                source = faust.current_event()
-                source.message.incref()
-                await jobs.submit(key, job(key, event, source))
+                # Unacknowledged until its job is done; if the job fails, the worker stops.
+                ack_when_done(app, faust.current_event(), await jobs.submit(key, handle(key, event)))
         finally:
             await jobs.drain(timeout=settings.model_timeout_s)
             await model.close()

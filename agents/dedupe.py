@@ -13,7 +13,7 @@ import time
 
 import faust
 
-from agents.delivery import ack_when_delivered
+from agents.delivery import ack_when_done
 from agents.metrics import AgentMetrics
 from app.settings import Settings
 from app.topics import CLEAN_SCHEMA, CleanEvent, DeadLetter, RawEvent, Topics
@@ -107,7 +107,7 @@ def install(app: faust.App, topics: Topics, seen, settings: Settings, metrics: A
             # reached the broker; the clean topic is at-least-once, keyed by dedupe_key
             # for idempotent consumers) while every other copy of it is a duplicate.
             delivery = await topics.clean.send(key=event.key, value=clean_event(raw, time.time()))
-            ack_when_delivered(app, event, delivery)
+            ack_when_done(app, event, delivery)
             seen[seen_key] = here
             metrics.events.labels("dedupe", "published").inc()
 

@@ -32,15 +32,16 @@ class KeyedTasks:
     def running(self) -> int:
         return len(self._running)
 
-    async def submit(self, key: Hashable, job: Awaitable[None]) -> None:
-        """Start `job` after the jobs submitted before for `key`. Waits while `limit` jobs
-        are unfinished: the agent takes no more events then (backpressure). A job handles
-        its own errors; what it raises is only logged by asyncio."""
+    async def submit(self, key: Hashable, job: Awaitable[None]) -> asyncio.Task[None]:
+        """Start `job` after the jobs submitted before for `key`, and return its task.
+        Waits while `limit` jobs are unfinished: the agent takes no more events then
+        (backpressure). A job that fails does not hold up the next one of its key."""
         await self._slots.acquire()
         task = asyncio.ensure_future(self._after(self._last.get(key), job))
         self._last[key] = task
         self._running.add(task)
         task.add_done_callback(lambda done: self._finished(key, done))
+        return task
 
     async def drain(self, timeout: float | None = None) -> None:
         """Wait until the jobs submitted so far are done, at most `timeout` seconds."""

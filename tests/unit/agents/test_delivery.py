@@ -1,4 +1,5 @@
-"""An event stays unacknowledged, so uncommitted, until the record it produced is delivered."""
+"""An event stays unacknowledged, so uncommitted, until the record it produced is delivered
+or the job handling it is done."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 import faust
 from faust.types import Message
 
-from agents.delivery import ack_when_delivered
+from agents.delivery import ack_when_done
 
 
 def an_event(app: faust.App) -> faust.Event:
@@ -26,7 +27,7 @@ async def test_the_event_is_acknowledged_when_its_output_is_and_not_before():
     app = faust.App("delivery-test", store="memory://", web_enabled=False)
     event = an_event(app)
     delivery = asyncio.get_running_loop().create_future()
-    ack_when_delivered(app, event, delivery)
+    ack_when_done(app, event, delivery)
     event.ack()  # the agent moved on
     await settle()
     assert not event.message.acked
@@ -41,11 +42,26 @@ async def test_an_output_that_fails_stops_the_worker_and_leaves_the_event_unackn
     app = faust.App("delivery-test", store="memory://", web_enabled=False)
     event = an_event(app)
     delivery = asyncio.get_running_loop().create_future()
-    ack_when_delivered(app, event, delivery)
+    ack_when_done(app, event, delivery)
     event.ack()
 
     failure = ConnectionError("broker gone")
     delivery.set_exception(failure)
+    await settle()
+    assert not event.message.acked
+    assert app.crash_reason is failure
+
+
+async def test_a_job_that_fails_stops_the_worker_and_leaves_the_event_unacknowledged():
+    app = faust.App("delivery-test", store="memory://", web_enabled=False)
+    event = an_event(app)
+    failure = KeyError("a bug")
+
+    async def job() -> None:
+        raise failure
+
+    ack_when_done(app, event, asyncio.ensure_future(job()))
+    event.ack()
     await settle()
     assert not event.message.acked
     assert app.crash_reason is failure
