@@ -12,9 +12,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-__all__ = ("Settings", "SettingsError")
+__all__ = ("PRODUCER_BATCH_BYTES", "Settings", "SettingsError")
 
 PREFIX = "WXSTREAM_"
+# Bytes per partition and produce request; aiokafka's and Faust's default.
+PRODUCER_BATCH_BYTES = 16384
 SECRETS = frozenset({"admin_token"})
 
 
@@ -287,8 +289,9 @@ class Settings:
 
     @property
     def producer_max_batch_bytes(self) -> int:
-        """aiokafka's per-partition batch limit: 1 byte forces one record per batch."""
-        return 1 if self.one_record_batches else 16384
+        """The batch limit of a producer that cannot pack one-record batches (kafka-python):
+        1 byte forces one record per batch."""
+        return 1 if self.one_record_batches else PRODUCER_BATCH_BYTES
 
     def to_env(self, *, mask_secrets: bool = False) -> dict[str, str]:
         """The environment that rebuilds these settings in a child process; with

@@ -16,7 +16,7 @@ from app.faust_transport import broker_url
 from app.outbound.api import WECHAT_API_URL, WeChatApi
 from app.outbound.sender import Sender
 from app.outbound.tokens import TokenCache
-from app.settings import Settings
+from app.settings import PRODUCER_BATCH_BYTES, Settings
 from app.status.sensor import PrometheusSensor
 from app.topics import Topics
 from app.worker_views import install_views
@@ -29,7 +29,6 @@ from tables.sessions import sessions_table
 __all__ = ("create_app", "kafka_options", "run_worker")
 
 APP_ID = "wxstream"
-PRODUCER_BATCH_BYTES = 16384  # per partition and request; aiokafka's and Faust's default
 
 
 def kafka_options(settings: Settings) -> dict[str, object]:

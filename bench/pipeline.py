@@ -58,9 +58,8 @@ from app.embedded.process import ManagedProcess, free_port
 from app.embedded.triton import start_triton
 from app.kafka_admin import ensure_topics
 from app.record_batches import pack_one_record_batches
-from app.settings import Settings
+from app.settings import PRODUCER_BATCH_BYTES, Settings
 from app.topics import CLEAN_EVENTS, RAW_EVENTS, REPLIES, RawEvent, user_key
-from app.worker import PRODUCER_BATCH_BYTES
 from bench.timing import environment, write_results
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
