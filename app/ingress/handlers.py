@@ -139,7 +139,7 @@ async def callback(request: web.Request) -> web.Response:
             await asyncio.sleep(max(0.0, WECHAT_DEADLINE_S + 0.5 - (time.perf_counter() - started)))
             outcome = "held"
         else:
-            await _defer(app[PUBLISHER], account, message, "not ready in time" if reply is None else "too long to answer passively")
+            _defer(app[PUBLISHER], account, message, "not ready in time" if reply is None else "too long to answer passively")
             if not account.certified:  # the reply will wait in the user's mailbox
                 answer = _passive_text(account, decoded, settings.mailbox_notice_text)
                 outcome = "notice"
@@ -159,21 +159,19 @@ def _passive_text(account: Account, decoded: Decoded, text: str) -> str:
     )
 
 
-async def _defer(publisher: RawEventPublisher, account: Account, message: Message, reason: str) -> None:
-    """Tell the sender that this reply was not given passively, so it delivers it now."""
-    try:
-        await publisher.record_delivery(
-            Delivery(
-                reply_id=reply_id(account.name, message.dedupe_key),
-                account=account.name,
-                openid=message.from_user,
-                path="deferred",
-                delivered_at=time.time(),
-                reason=reason,
-            )
+def _defer(publisher: RawEventPublisher, account: Account, message: Message, reason: str) -> None:
+    """Tell the sender that this reply was not given passively, so it delivers it now.
+    Not waited for: without the record the sender delivers after its verdict timeout."""
+    publisher.record_delivery_soon(
+        Delivery(
+            reply_id=reply_id(account.name, message.dedupe_key),
+            account=account.name,
+            openid=message.from_user,
+            path="deferred",
+            delivered_at=time.time(),
+            reason=reason,
         )
-    except Exception as exc:  # the sender's verdict timeout covers it
-        log.warning("could not hand %s over to the sender: %s", message.dedupe_key, exc)
+    )
 
 
 class Claim(Enum):

@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from enum import Enum
+from functools import partial
 
 import faust
 from aiokafka import AIOKafkaProducer
@@ -59,6 +60,7 @@ class RawEventPublisher:
         self._metrics = metrics
         self._pending = asyncio.Event()  # set while the spool may hold events
         self._drainer: asyncio.Task[None] | None = None
+        self._unawaited: set[asyncio.Task[None]] = set()  # records written without waiting
         self.broker_ok = False
 
     async def start(self) -> None:
@@ -76,6 +78,7 @@ class RawEventPublisher:
                 await self._drainer
         await self._batcher.close()
         await self._producer.stop()  # flushes what is in flight
+        await asyncio.gather(*self._unawaited, return_exceptions=True)
 
     @property
     def spooled(self) -> int:
@@ -106,6 +109,18 @@ class RawEventPublisher:
         produce_timeout_s, then TimeoutError)."""
         key = user_key(delivery.account, delivery.openid).encode("utf-8")
         await self._batcher.send(DELIVERIES.name, key, record_json(delivery))
+
+    def record_delivery_soon(self, delivery: Delivery) -> None:
+        """Write a delivery record without waiting for it: for records whose loss only
+        delays a reply (the sender's verdict timeout stands in for them). A failure is logged."""
+        task = asyncio.ensure_future(self.record_delivery(delivery))
+        self._unawaited.add(task)
+        task.add_done_callback(partial(self._written, delivery))
+
+    def _written(self, delivery: Delivery, task: asyncio.Task[None]) -> None:
+        self._unawaited.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.warning("delivery record of %s (%s) not written: %s", delivery.reply_id, delivery.path, error or type(error).__name__)
 
     async def _to_spool(self, key: bytes, value: bytes) -> Persisted:
         assert self._spool is not None

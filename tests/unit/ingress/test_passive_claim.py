@@ -1,7 +1,7 @@
 """The callback handler's passive reply: answered only once its delivery record is in the
 broker; when the record cannot be confirmed, WeChat is asked to try again (503) rather
 than told `success`, since a record that lands late would tell the sender the reply went
-passively."""
+passively. A reply not ready in time is handed over to the sender without waiting."""
 
 from __future__ import annotations
 
@@ -35,9 +35,17 @@ class Publisher:
             raise TimeoutError("no acknowledgement")
         self.records.append(delivery)
 
+    def record_delivery_soon(self, delivery) -> None:
+        self.records.append(delivery)
+
 
 class Waiter:
-    async def wait(self, account: str, in_reply_to: str, timeout: float) -> Reply:
+    def __init__(self, ready: bool = True) -> None:
+        self.ready = ready
+
+    async def wait(self, account: str, in_reply_to: str, timeout: float) -> Reply | None:
+        if not self.ready:
+            return None
         return Reply(
             reply_id=reply_id(account, in_reply_to),
             account=account,
@@ -49,13 +57,13 @@ class Waiter:
         )
 
 
-async def post(publisher: Publisher):
+async def post(publisher: Publisher, waiter: Waiter | None = None):
     app = web.Application()
     app[handlers.SETTINGS] = Settings.from_env({})
     app[handlers.ACCOUNTS] = {ACCOUNT.name: ACCOUNT}
     app[handlers.METRICS] = IngressMetrics()
     app[handlers.PUBLISHER] = publisher
-    app[handlers.WAITER] = Waiter()
+    app[handlers.WAITER] = waiter or Waiter()
     app.router.add_post("/wechat/{account}", handlers.callback)
     now = int(time.time())
     xml = text_callback_xml(ACCOUNT, "oUser", "hi", msg_id=42, create_time=now)
@@ -75,3 +83,10 @@ async def test_the_reply_goes_back_once_its_delivery_is_recorded():
 async def test_an_unconfirmed_passive_record_asks_wechat_to_retry():
     status, text = await post(Publisher(fail_records=True))
     assert status == 503 and "the answer" not in text
+
+
+async def test_a_reply_not_ready_in_time_is_left_to_the_sender():
+    publisher = Publisher(fail_records=True)  # waiting for the record would fail
+    status, text = await post(publisher, Waiter(ready=False))
+    assert status == 200 and text == "success"
+    assert [(record.path, record.reason) for record in publisher.records] == [("deferred", "not ready in time")]

@@ -1,8 +1,13 @@
-"""What the publisher writes for a record: exactly what the record's own `dumps()` writes."""
+"""What the publisher writes for a record (exactly what the record's own `dumps()` writes),
+and what becomes of a record it does not wait for."""
 
 from __future__ import annotations
 
-from app.ingress.publisher import record_json
+import asyncio
+import logging
+
+from app.ingress.publisher import RawEventPublisher, record_json
+from app.settings import Settings
 from app.topics import Delivery, RawEvent
 
 
@@ -27,3 +32,22 @@ def test_record_json_is_the_records_dumps():
 
     for record in (event, delivery):
         assert record_json(record) == record.dumps()
+
+
+class RefusingBatcher:
+    async def send(self, topic: str, key: bytes, value: bytes, *, bounded: bool = True) -> None:
+        await asyncio.sleep(0)
+        raise TimeoutError("not acknowledged by the broker within 2s")
+
+
+async def test_a_record_not_waited_for_reports_its_failure_in_the_log(caplog):
+    publisher = RawEventPublisher(Settings.from_env({}), "127.0.0.1:9")
+    publisher._batcher = RefusingBatcher()
+    delivery = Delivery(reply_id="r1", account="shop", openid="oUser", path="deferred", delivered_at=1.0)
+
+    with caplog.at_level(logging.WARNING, logger="wxstream.ingress.publisher"):
+        assert publisher.record_delivery_soon(delivery) is None
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+    assert "delivery record of r1 (deferred) not written: not acknowledged" in caplog.text
