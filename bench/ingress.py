@@ -5,8 +5,8 @@ full     `wxstream ingress` as `wxstream up` runs it (settings from `Settings.to
          passive replies off (WXSTREAM_PASSIVE_REPLY_WAIT_S=0, so no worker or Triton):
          per POST it verifies, decrypts and parses the callback, produces the raw event
          with acks=all to the embedded broker and waits for the acknowledgement, then,
-         having no reply to give, records the `deferred` delivery for the sender the same
-         way, and answers.
+         having no reply to give, hands the `deferred` delivery record over to the sender
+         (written, not waited for), and answers.
 bare     bench/bare_server.py: the same aiohttp server setup answering `success` at once.
 
 Load comes from a separate process (bench/load.py: prepared HTTP/1.1 requests over

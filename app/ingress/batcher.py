@@ -1,6 +1,6 @@
 """Records appended straight to the producer's batches, each acknowledged through one future.
 
-The ingress writes two records per callback and waits for each. `AIOKafkaProducer.send`
+The ingress writes one or two records per callback and waits for the raw event's. `AIOKafkaProducer.send`
 spends more per record than the broker's answer costs per request once requests carry a
 few dozen records: a metadata check, the partition lists, a coroutine into the
 accumulator, a metadata tuple for the answer, and here one timer per record for the
