@@ -77,6 +77,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.pipeline $(BENCH_ARGS) $(PIPELINE_ARGS)
 	$(BIN)/python -m bench.model_client $(BENCH_ARGS) $(MODEL_CLIENT_ARGS)
 	$(BIN)/python -m bench.endtoend $(BENCH_ARGS) $(ENDTOEND_ARGS)
+	$(BIN)/python -m bench.broker $(BENCH_ARGS) $(BROKER_ARGS)
 	$(BIN)/python -m bench.report
 
 # Faults and attacks on the whole stack, each scenario on a fresh one (docs/chaos.md):

@@ -60,7 +60,7 @@ from app.kafka_admin import ensure_topics
 from app.record_batches import pack_one_record_batches
 from app.settings import PRODUCER_BATCH_BYTES, Settings
 from app.topics import CLEAN_EVENTS, RAW_EVENTS, REPLIES, RawEvent, user_key
-from bench.timing import environment, write_results
+from bench.timing import cpu_seconds, environment, write_results
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,15 +137,6 @@ def _group_pids(pgid: int) -> list[int]:
     return pids
 
 
-def _cpu_s(pid: int) -> float:
-    try:
-        stat = (Path("/proc") / str(pid) / "stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class CpuSamples:
     """CPU seconds of named process groups, sampled over time, to tell how many cores each
     used in a time window."""
@@ -155,7 +146,7 @@ class CpuSamples:
         self.samples: list[tuple[float, dict[str, float]]] = []
 
     def sample(self) -> None:
-        cpu = {name: sum(_cpu_s(pid) for pid in pids) for name, pids in self.members.items()}
+        cpu = {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in self.members.items()}
         cpu["bench"] = time.process_time()
         self.samples.append((time.time(), cpu))
 

@@ -37,6 +37,7 @@ __all__ = (
     "measure_round",
     "calibrate",
     "environment",
+    "cpu_seconds",
     "clean_env",
     "command_line",
     "write_results",
@@ -163,6 +164,16 @@ def compare(
 def environment(note: str) -> dict[str, object]:
     """Where a benchmark ran, for its results file; `note` says what shared the cores."""
     return {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(), "note": note}
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) process `pid` has used; 0.0 once it is gone."""
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def clean_env() -> dict[str, str]:
