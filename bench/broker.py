@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = asyncio.run(run(args, Path(tmp)))
     record = {
         "benchmark": "broker",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "what": "produce-then-fetch round trips on an embedded-broker partition of many one-record batches vs a fresh partition",
         "config": {"batches": args.batches, "probes": args.probes, "rounds": args.rounds},
         **summary,

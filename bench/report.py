@@ -536,6 +536,36 @@ def model_client_section(key: str, r: Record) -> Section:
     )
 
 
+def broker_section(key: str, r: Record) -> Section:
+    cases = r["cases"]
+    loaded, fresh = cases["loaded"], cases["fresh"]
+    batches = r["config"]["batches"]
+    figures = (
+        Figure(
+            f"produce-then-fetch round trips/s, partition of {batches:,} batches",
+            _num(loaded["round_trips_per_s"]),
+            f"{_num(fresh['round_trips_per_s'])} (fresh partition)",
+            _pct(r["ratio"]),
+        ),
+        Figure(
+            "broker CPU per round trip, ms",
+            _num(loaded["broker_cpu_ms_per_round_trip"], 2),
+            _num(fresh["broker_cpu_ms_per_round_trip"], 2),
+        ),
+        Figure("broker CPU per stored batch per fetch, µs", _num(r["broker_cpu_us_per_stored_batch"], 2)),
+    )
+    return Section(
+        key=key,
+        title="Embedded broker",
+        what=(
+            f"{r['what']}: how a fetch's cost grows with the batches stored in the partition "
+            '(README, "The embedded broker slows down as its topics grow"); no goal, it describes the broker.'
+        ),
+        figures=figures,
+        **_provenance(r),
+    )
+
+
 def generic_section(key: str, r: Record) -> Section:
     """A benchmark this module has no layout for: its ratio, goals and passes as found."""
     figures = []
@@ -582,8 +612,9 @@ LAYOUTS: dict[str, Callable[[str, Record], Section]] = {
     "pipeline": pipeline_section,
     "model_client": model_client_section,
     "endtoend": endtoend_section,
+    "broker": broker_section,
 }
-ORDER = ("protocol", "ingress", "pipeline", "model_client", "endtoend")  # the order `make bench` runs them
+ORDER = ("protocol", "ingress", "pipeline", "model_client", "endtoend", "broker")  # the order `make bench` runs them
 
 
 def sections(results: dict[str, Record]) -> list[Section]:
