@@ -37,6 +37,8 @@ WAITER = web.AppKey("waiter", ReplyWaiter)
 PASSIVE_TEXT_MAX_BYTES = 2048
 # WeChat gives up on an attempt after this long and retries (3 attempts in all).
 WECHAT_DEADLINE_S = 5.0
+# Pause between tries of a passive claim the broker did not confirm.
+CLAIM_RETRY_S = 0.1
 XML_TYPES = ("text/xml", "application/xml", "text/plain", "application/octet-stream")
 
 
@@ -109,40 +111,46 @@ async def callback(request: web.Request) -> web.Response:
     except WeChatError as error:
         return _rejected(request, account, error.reason, _status(error), error.message)
 
-    outcome = "accepted"
     try:
         persisted = await app[PUBLISHER].publish(raw_event(account, decoded, now))
     except Exception as exc:  # neither broker nor spool: WeChat will retry
         log.error("could not persist callback for %s: %s", account.name, exc)
         app[METRICS].requests_of(account.name, account.mode, "unavailable").inc()
         raise web.HTTPServiceUnavailable(text="unavailable\n") from None
-    answer = ACK_BODY
+    answer, outcome = ACK_BODY, "accepted"
     message = decoded.message
+    window_ends = started + settings.passive_reply_wait_s
+    waiter = app[WAITER]
+    expects = persisted is Persisted.KAFKA and expects_answer(message.msg_type, message.raw, account.keywords)
     if persisted is Persisted.SPOOL:
-        outcome = "spooled"  # the pipeline cannot answer before the spool drains
-    elif expects_answer(message.msg_type, message.raw, account.keywords):
-        remaining = settings.passive_reply_wait_s - (time.perf_counter() - started)
-        reply = await app[WAITER].wait(account.name, message.dedupe_key, remaining)
-        claim = await _claim_passive(app[PUBLISHER], reply) if reply is not None else None
-        if claim is Claim.CLAIMED:
-            answer = _passive_text(account, decoded, reply.text)
-            outcome = "replied"
-        elif claim is Claim.UNRECORDED:
-            # The record may still land and tell the sender the reply went passively: have
-            # WeChat try again instead, so that its retry (to any ingress) claims the reply
-            # once the broker is back, and answers with it.
-            app[METRICS].requests_of(account.name, account.mode, "claim_failed").inc()
-            raise web.HTTPServiceUnavailable(text="unavailable\n")
-        elif reply is None and not account.certified and now - message.create_time < settings.uncertified_hold_s:
-            # No API to deliver it later: let this attempt time out so that WeChat's
-            # retry, which reaches any ingress process, can still take the reply.
-            await asyncio.sleep(max(0.0, WECHAT_DEADLINE_S + 0.5 - (time.perf_counter() - started)))
-            outcome = "held"
-        else:
-            _defer(app[PUBLISHER], account, message, "not ready in time" if reply is None else "too long to answer passively")
-            if not account.certified:  # the reply will wait in the user's mailbox
-                answer = _passive_text(account, decoded, settings.mailbox_notice_text)
-                outcome = "notice"
+        outcome = "spooled"  # the pipeline cannot answer before the spool drains, but a
+        # retry may find its reply here: an earlier attempt may have claimed it while the
+        # broker failed, and that claim may still land, so only a passive answer is safe.
+        reply = await waiter.wait(account.name, message.dedupe_key, 0)
+    elif expects:
+        reply = await waiter.wait(account.name, message.dedupe_key, window_ends - time.perf_counter())
+    else:
+        reply = None
+    claim = await _claim_passive(app[PUBLISHER], reply, window_ends) if reply is not None else None
+    if claim is Claim.CLAIMED:
+        answer = _passive_text(account, decoded, reply.text)
+        outcome = "replied"
+    elif claim is Claim.UNRECORDED:
+        # A record may still land and tell the sender the reply went passively: have
+        # WeChat try again instead, so that its retry (to any ingress) claims the reply
+        # once the broker is back, and answers with it.
+        app[METRICS].requests_of(account.name, account.mode, "claim_failed").inc()
+        raise web.HTTPServiceUnavailable(text="unavailable\n")
+    elif expects and reply is None and not account.certified and now - message.create_time < settings.uncertified_hold_s:
+        # No API to deliver it later: let this attempt time out so that WeChat's
+        # retry, which reaches any ingress process, can still take the reply.
+        await asyncio.sleep(max(0.0, WECHAT_DEADLINE_S + 0.5 - (time.perf_counter() - started)))
+        outcome = "held"
+    elif expects:
+        _defer(app[PUBLISHER], account, message, "not ready in time" if reply is None else "too long to answer passively")
+        if not account.certified:  # the reply will wait in the user's mailbox
+            answer = _passive_text(account, decoded, settings.mailbox_notice_text)
+            outcome = "notice"
     metrics = app[METRICS]
     metrics.requests_of(account.name, account.mode, outcome).inc()
     metrics.latency_of(outcome).observe(time.perf_counter() - started)
@@ -180,24 +188,29 @@ class Claim(Enum):
     UNRECORDED = "unrecorded"  # the broker did not acknowledge the record in time
 
 
-async def _claim_passive(publisher: RawEventPublisher, reply: Reply) -> Claim:
-    """Record the passive delivery before answering with the reply."""
+async def _claim_passive(publisher: RawEventPublisher, reply: Reply, window_ends: float) -> Claim:
+    """Record the passive delivery before answering with the reply. While the broker does
+    not confirm the record, try again until the passive window ends (`perf_counter` time):
+    any try may still land, and then only the passive answer gives the user the reply."""
     if len(reply.text.encode("utf-8")) > PASSIVE_TEXT_MAX_BYTES:
         return Claim.TOO_LONG
-    try:
-        await publisher.record_delivery(
-            Delivery(
-                reply_id=reply.reply_id,
-                account=reply.account,
-                openid=reply.openid,
-                path="passive",
-                delivered_at=time.time(),
-            )
-        )
-    except Exception as exc:
-        log.warning("could not record passive delivery of %s: %s", reply.reply_id, exc)
-        return Claim.UNRECORDED
-    return Claim.CLAIMED
+    delivery = Delivery(
+        reply_id=reply.reply_id,
+        account=reply.account,
+        openid=reply.openid,
+        path="passive",
+        delivered_at=time.time(),
+    )
+    while True:
+        try:
+            await publisher.record_delivery(delivery)
+        except Exception as exc:
+            if time.perf_counter() >= window_ends:
+                log.warning("could not record passive delivery of %s: %s", reply.reply_id, exc or type(exc).__name__)
+                return Claim.UNRECORDED
+            await asyncio.sleep(CLAIM_RETRY_S)
+        else:
+            return Claim.CLAIMED
 
 
 async def healthz(request: web.Request) -> web.Response:

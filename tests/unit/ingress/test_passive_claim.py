@@ -1,13 +1,14 @@
 """The callback handler's passive reply: answered only once its delivery record is in the
-broker; when the record cannot be confirmed, WeChat is asked to try again (503) rather
-than told `success`, since a record that lands late would tell the sender the reply went
-passively. A reply not ready in time is handed over to the sender without waiting."""
+broker. Any try at the record may land late and tell the sender the reply went passively,
+so while the broker does not confirm it the handler tries again within the passive
+window, and then asks WeChat to try again (503) rather than answering `success`. For the
+same reason a retry that can only be spooled, but finds its reply, claims it too. A reply
+not ready in time is handed over to the sender without waiting."""
 
 from __future__ import annotations
 
 import time
 
-import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -22,16 +23,24 @@ from app.topics import Reply, reply_id
 ACCOUNT = Account(name="shop", token="shop-token", appid="wxshop0000000001")
 
 
+NEVER = 10**9
+
+
 class Publisher:
-    def __init__(self, fail_records: bool) -> None:
-        self.fail_records = fail_records
+    """Fails the first `failures` delivery records it is asked to wait for."""
+
+    def __init__(self, failures: int = 0, persisted: Persisted = Persisted.KAFKA) -> None:
+        self.failures = failures
+        self.persisted = persisted
+        self.tries = 0
         self.records: list = []
 
     async def publish(self, raw) -> Persisted:
-        return Persisted.KAFKA
+        return self.persisted
 
     async def record_delivery(self, delivery) -> None:
-        if self.fail_records:
+        self.tries += 1
+        if self.tries <= self.failures:
             raise TimeoutError("no acknowledgement")
         self.records.append(delivery)
 
@@ -57,9 +66,9 @@ class Waiter:
         )
 
 
-async def post(publisher: Publisher, waiter: Waiter | None = None):
+async def post(publisher: Publisher, waiter: Waiter | None = None, window_s: float = 4.5):
     app = web.Application()
-    app[handlers.SETTINGS] = Settings.from_env({})
+    app[handlers.SETTINGS] = Settings.from_env({"WXSTREAM_PASSIVE_REPLY_WAIT_S": str(window_s)})
     app[handlers.ACCOUNTS] = {ACCOUNT.name: ACCOUNT}
     app[handlers.METRICS] = IngressMetrics()
     app[handlers.PUBLISHER] = publisher
@@ -74,19 +83,49 @@ async def post(publisher: Publisher, waiter: Waiter | None = None):
 
 
 async def test_the_reply_goes_back_once_its_delivery_is_recorded():
-    publisher = Publisher(fail_records=False)
+    publisher = Publisher()
     status, text = await post(publisher)
     assert status == 200 and "the answer" in text
     assert [record.path for record in publisher.records] == ["passive"]
 
 
-async def test_an_unconfirmed_passive_record_asks_wechat_to_retry():
-    status, text = await post(Publisher(fail_records=True))
+async def test_a_record_the_broker_confirms_on_a_later_try_still_gives_the_passive_reply():
+    publisher = Publisher(failures=2)
+    status, text = await post(publisher, window_s=2.0)
+    assert status == 200 and "the answer" in text
+    assert publisher.tries == 3 and [record.path for record in publisher.records] == ["passive"]
+
+
+async def test_a_record_never_confirmed_in_the_window_asks_wechat_to_retry():
+    publisher = Publisher(failures=NEVER)
+    status, text = await post(publisher, window_s=0.3)
     assert status == 503 and "the answer" not in text
+    assert publisher.tries > 1  # tried again within the window
 
 
 async def test_a_reply_not_ready_in_time_is_left_to_the_sender():
-    publisher = Publisher(fail_records=True)  # waiting for the record would fail
+    publisher = Publisher(failures=NEVER)  # waiting for the record would fail
     status, text = await post(publisher, Waiter(ready=False))
     assert status == 200 and text == "success"
     assert [(record.path, record.reason) for record in publisher.records] == [("deferred", "not ready in time")]
+
+
+async def test_a_spooled_retry_that_finds_its_reply_claims_it_and_answers_with_it():
+    # An earlier attempt may have claimed the reply while the broker failed: `success`
+    # would leave the user without it if that claim lands.
+    publisher = Publisher(persisted=Persisted.SPOOL)
+    status, text = await post(publisher, Waiter(ready=True))
+    assert status == 200 and "the answer" in text
+    assert [record.path for record in publisher.records] == ["passive"]
+
+
+async def test_a_spooled_retry_that_cannot_claim_its_reply_asks_wechat_to_retry():
+    publisher = Publisher(failures=NEVER, persisted=Persisted.SPOOL)
+    status, text = await post(publisher, Waiter(ready=True), window_s=0.3)
+    assert status == 503 and publisher.records == []
+
+
+async def test_a_spooled_message_without_a_reply_yet_is_acknowledged():
+    publisher = Publisher(persisted=Persisted.SPOOL)
+    status, text = await post(publisher, Waiter(ready=False))
+    assert status == 200 and text == "success" and publisher.records == []
