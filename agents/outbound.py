@@ -12,7 +12,7 @@ Each part of a long reply is marked as being sent (and the mark acknowledged by 
 broker) before the API call, and as sent after it. A worker killed in between leaves the
 mark: the restarted worker does not send that part again, which could show it twice, but
 dead-letters the rest with the reason. WeChat's "not now" answers put the reply in the
-user's mailbox, which the conversation agent empties into the reply to their next message.
+user's mailbox, which the conversation empties into the reply to their next message.
 """
 
 from __future__ import annotations

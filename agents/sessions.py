@@ -1,6 +1,6 @@
 """Conversation sessions: bounded history, idle timeout, reset, and the model prompt.
 
-Pure functions over `tables.sessions.Session`; the conversation agent stores the result.
+Pure functions over `tables.sessions.Session`; the conversation stores the result.
 """
 
 from __future__ import annotations

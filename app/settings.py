@@ -162,8 +162,8 @@ class Settings:
     model_timeout_s: float = 20.0
     # The reply when the model gives no answer (error, deadline, breaker open, shed).
     model_fallback_text: str = "Sorry, I cannot answer right now. Please try again in a moment."
-    # Messages the conversation agent works on at once (one user's always one after
-    # another): model calls overlap instead of each leaving the worker idle.
+    # Messages the conversation works on at once (one user's always one after another):
+    # model calls overlap instead of each leaving the worker idle.
     conversation_concurrency: int = 8
     # Model requests in flight at once per worker process, in total and per account.
     model_max_in_flight: int = 32

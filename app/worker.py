@@ -72,8 +72,7 @@ def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: st
     topics = Topics.declare(app, settings)
     sessions = sessions_table(app, settings)
     outbox = Outbox(app, settings)
-    dedupe.install(app, topics, seen_table(app, settings), settings, metrics)
-    conversation.install(
+    conversations = conversation.create(
         app,
         topics,
         conversation.Tables(
@@ -87,6 +86,7 @@ def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: st
         ModelClient.from_settings(settings, metrics.model),
         metrics,
     )
+    dedupe.install(app, topics, seen_table(app, settings), settings, metrics, conversations)
     outbound.install(app, topics, outbox, accounts, settings, wechat_sender(settings, metrics), metrics)
     install_views(app, settings, metrics, sessions, sensor)
     return app

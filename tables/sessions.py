@@ -37,7 +37,7 @@ class Session(faust.Record, serializer="json", include_metadata=False):
 
 class Sessions:
     """The sessions table, read and written by explicit wall-clock windows, so that the
-    conversation agent and the admin view (outside any stream) see the same rows."""
+    conversation and the admin view (outside any stream) see the same rows."""
 
     def __init__(self, windows: faust.types.tables.WindowWrapperT, idle_s: float) -> None:
         self.windows = windows

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 CHROMIUM = Path("/usr/bin/chromium")
 OPENID = "o_status_page_user"
 TEXTS = ("hello, status page", "what is my lag?")
-AGENTS = ("wxstream.dedupe", "wxstream.conversation")
+AGENTS = ("wxstream.dedupe", "wxstream.outbound")
 RAW = RAW_EVENTS.name
 
 
@@ -40,13 +40,13 @@ def _get(url: str) -> str:
 
 
 def _settled(status: dict) -> bool:
-    """Every message processed and committed, and tables sampled since: both agents
+    """Every message processed and committed, and tables sampled since: the agents
     counted, no lag left, the user's session counted."""
     events = {agent["name"]: agent["events"] for agent in status["agents"]}
     tables = {table["name"]: table["keys"] for table in status["tables"]}
     return (
         events.get("wxstream.dedupe", 0) >= len(TEXTS) + 1
-        and events.get("wxstream.conversation", 0) >= len(TEXTS)
+        and events.get("wxstream.outbound", 0) >= len(TEXTS)
         and any(row["topic"] == RAW for row in status["lag"])
         and status["total_lag"] == 0
         and tables.get("sessions-v2", 0) >= 1
@@ -101,7 +101,7 @@ def test_faust_sensor_metrics_are_served(served: Settings) -> None:
 
     for series in (
         f'wxstream_faust_messages_received_total{{topic="{RAW}"}}',
-        'wxstream_faust_events_total{agent="wxstream.conversation"}',
+        'wxstream_faust_events_total{agent="wxstream.outbound"}',
         'wxstream_faust_event_duration_seconds_count{agent="wxstream.dedupe"}',
         'wxstream_faust_table_keys{table="sessions-v2"}',
         "wxstream_faust_commit_duration_seconds_count",

@@ -1,5 +1,8 @@
-"""The conversation agent in Faust's test context: clean events in, replies out, with the
-real rate, session, answer-cache and mailbox tables in memory and a fake model."""
+"""The conversation in Faust's test context: clean events in, replies out, with the real
+rate, session, answer-cache and mailbox tables in memory and a fake model.
+
+The worker's dedupe agent hands each clean event to the conversation as it publishes
+it; here an agent on the clean topic does the same, so that each test gives it one."""
 
 from __future__ import annotations
 
@@ -7,10 +10,12 @@ import itertools
 import math
 import time
 
+import faust
 import pytest
 
 from agents import conversation
 from agents.conversation import RATE_NOTICE, RESET_TEXT
+from agents.delivery import ack_when_done
 from app.accounts import Account
 from app.clients.errors import ModelError
 from app.keywords import KeywordRule
@@ -126,11 +131,20 @@ def tables(harness):
 
 @pytest.fixture(autouse=True)
 async def running(harness, tables, model, clock):
-    settings = harness.settings
-    agent = conversation.install(harness.app, harness.topics, tables, {"demo": DEMO}, settings, model, harness.metrics)
-    async with harness.running(agent):
+    app, settings = harness.app, harness.settings
+    conversations = conversation.create(app, harness.topics, tables, {"demo": DEMO}, settings, model, harness.metrics)
+
+    @app.agent(harness.topics.clean, name="test.conversation")
+    async def hand_over(stream: faust.StreamT[CleanEvent]) -> None:
+        try:
+            async for key, event in stream.items():
+                ack_when_done(app, faust.current_event(), await conversations.answer(key, event))
+        finally:
+            await conversations.close()
+
+    async with harness.running(hand_over):
         yield
-    assert model.closed, "the agent closes the model client when it stops"
+    assert model.closed, "closing the conversation closes the model client"
 
 
 async def say(harness: AgentHarness, event: CleanEvent) -> list[Reply]:

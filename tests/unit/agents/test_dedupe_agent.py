@@ -1,7 +1,9 @@
-"""The dedupe agent in Faust's test context: raw records in, clean events or dead letters out."""
+"""The dedupe agent in Faust's test context: raw records in, clean events or dead letters
+out, and each clean event handed to the conversation (a stand-in that records them)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -35,13 +37,37 @@ def raw(msg_id: str = "1", **changes) -> bytes:
     return json.dumps(value).encode("utf-8")
 
 
+class Conversation:
+    """What the agent uses of agents.conversation.Conversation: keeps what it is handed,
+    and finishes each job at once unless `hold` is set."""
+
+    def __init__(self) -> None:
+        self.handed: list[tuple[str, CleanEvent]] = []
+        self.hold: asyncio.Future | None = None
+        self.closed = False
+
+    async def answer(self, key: str, event: CleanEvent) -> asyncio.Task[None]:
+        self.handed.append((key, event))
+        hold = self.hold
+        return asyncio.ensure_future(asyncio.shield(hold) if hold is not None else asyncio.sleep(0))
+
+    async def close(self) -> None:
+        self.closed = True
+
+
 @pytest.fixture
-async def harness():
+def conversation():
+    return Conversation()
+
+
+@pytest.fixture
+async def harness(conversation):
     harness = AgentHarness(Settings(partitions=1))
     app, settings = harness.app, harness.settings
-    agent = dedupe.install(app, harness.topics, seen_table(app, settings), settings, harness.metrics)
+    agent = dedupe.install(app, harness.topics, seen_table(app, settings), settings, harness.metrics, conversation)
     async with harness.running(agent):
         yield harness
+    assert conversation.closed, "the agent closes the conversation when it stops"
 
 
 async def put(harness: AgentHarness, value: bytes, timestamp: float | None = None, offset: int | None = None) -> None:
@@ -61,6 +87,26 @@ async def test_a_first_event_is_published_to_the_clean_topic(harness):
     assert (event.schema, event.account, event.openid, event.dedupe_key) == (CLEAN_SCHEMA, "demo", "oUser", "msg:1")
     assert (event.event_time, event.ingest_time) == (1714000000, 1714000001.5)
     assert counted(harness, "published") == 1
+
+
+async def test_each_published_event_is_handed_to_the_conversation_once(harness, conversation):
+    await put(harness, raw("1"))
+    await put(harness, raw("1", received_at=1714000006.5))  # a retry: not handed over
+    await put(harness, b"not json")  # a dead letter: not handed over either
+    await put(harness, raw("2"))
+
+    assert [(key, event.dedupe_key) for key, event in conversation.handed] == [(KEY, "msg:1"), (KEY, "msg:2")]
+    assert [event for _, event in conversation.handed] == harness.values(CLEAN_EVENTS.name, CleanEvent)
+
+
+async def test_the_raw_record_is_acknowledged_only_once_its_conversation_job_is_done(harness, conversation):
+    conversation.hold = asyncio.get_running_loop().create_future()
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.5):
+            await put(harness, raw("1"))  # returns once the record is acknowledged
+
+    conversation.hold.set_result(None)
+    await put(harness, raw("2"))  # the held job done, the next record goes through
 
 
 async def test_a_retry_of_the_same_message_is_dropped(harness):
