@@ -3,11 +3,12 @@ request) against a bare Faust pass-through, both on the real embedded broker.
 
 pipeline     `wxstream worker` as `wxstream up` runs it (settings from `Settings.to_env()`),
              one process, the echo model on the embedded tritonserver: per event the
-             dedupe agent decodes the raw record, checks and marks the `seen` table and
-             publishes the clean event (waiting for the broker's ack); the conversation
-             agent applies the rate limits, reads and updates the session, renders the
-             prompt, calls the model and publishes the reply. Two stages are timed: the
-             clean topic (dedupe alone) and the replies topic (everything).
+             dedupe agent decodes the raw record, checks and marks the `seen` table,
+             publishes the clean event and hands it to the conversation, which applies
+             the rate limits, reads and updates the session, renders the prompt, calls
+             the model and publishes the reply. Two stages are timed: the clean topic
+             (dedupe, which waits while the conversation has its fill of messages) and
+             the replies topic (everything).
 pass-through bench/passthrough.py: one Faust agent that forwards each raw record unchanged
              to another topic, with the worker's broker, store and producer settings.
 
