@@ -68,6 +68,13 @@ async def preload(url: str, batches: int) -> float:
         await producer.stop()
 
 
+def _broker_cpu(pid: int) -> float:
+    seconds = cpu_seconds(pid)
+    if seconds is None:
+        raise RuntimeError("the broker exited during the measurement")
+    return seconds
+
+
 async def probe(url: str, broker_pid: int, case: str, probes: int) -> dict[str, float]:
     """`probes` produce-then-fetch round trips on the case's partition."""
     tp = TopicPartition(TOPIC, PARTITION[case])
@@ -81,13 +88,13 @@ async def probe(url: str, broker_pid: int, case: str, probes: int) -> dict[str, 
         await producer.send_and_wait(TOPIC, VALUE, partition=tp.partition)  # one warm-up trip
         await consumer.getone(tp)
         latencies = []
-        cpu_before, started = cpu_seconds(broker_pid), time.perf_counter()
+        cpu_before, started = _broker_cpu(broker_pid), time.perf_counter()
         for _ in range(probes):
             sent = time.perf_counter()
             await producer.send_and_wait(TOPIC, VALUE, partition=tp.partition)
             await consumer.getone(tp)
             latencies.append(time.perf_counter() - sent)
-        elapsed, cpu = time.perf_counter() - started, cpu_seconds(broker_pid) - cpu_before
+        elapsed, cpu = time.perf_counter() - started, _broker_cpu(broker_pid) - cpu_before
     finally:
         await consumer.stop()
         await producer.stop()

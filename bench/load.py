@@ -45,6 +45,7 @@ from urllib.parse import urlencode, urlsplit
 import uvloop
 
 from app.wechat import CallbackCodec
+from bench.timing import cpu_seconds
 
 EXPECTED = b"success"
 STOP_GRACE_S = 10.0  # closed loop: how long the last requests may take once a run is over
@@ -121,39 +122,28 @@ def prepare(codec: CallbackCodec, original_id: str, count: int, users: int, seed
     return prepared
 
 
-def _cpu_ticks(pid: int) -> int | None:
-    """utime + stime of `pid` in clock ticks, or None if it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[11]) + int(fields[12])
-
-
 class CpuWatch:
     """CPU used by named groups of processes (and this one) between `start` and `stop`, in cores."""
 
     def __init__(self, pids: dict[str, list[int]]) -> None:
         self.pids = {**pids, "client": [os.getpid()]}
-        self._hz = os.sysconf("SC_CLK_TCK")
         self._t0 = 0.0
-        self._ticks0: dict[str, int | None] = {}
+        self._seconds0: dict[str, float | None] = {}
 
-    def _ticks(self, name: str) -> int | None:
-        ticks = [_cpu_ticks(pid) for pid in self.pids[name]]
-        return None if None in ticks else sum(ticks)  # type: ignore[arg-type]
+    def _seconds(self, name: str) -> float | None:
+        seconds = [cpu_seconds(pid) for pid in self.pids[name]]
+        return None if None in seconds else sum(seconds)  # type: ignore[arg-type]
 
     def start(self) -> None:
         self._t0 = time.perf_counter()
-        self._ticks0 = {name: self._ticks(name) for name in self.pids}
+        self._seconds0 = {name: self._seconds(name) for name in self.pids}
 
     def stop(self) -> dict[str, float | None]:
         elapsed = time.perf_counter() - self._t0
         cores: dict[str, float | None] = {}
         for name in self.pids:
-            before, after = self._ticks0.get(name), self._ticks(name)
-            cores[name] = None if before is None or after is None else round((after - before) / self._hz / elapsed, 3)
+            before, after = self._seconds0.get(name), self._seconds(name)
+            cores[name] = None if before is None or after is None else round((after - before) / elapsed, 3)
         return cores
 
 

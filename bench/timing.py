@@ -166,12 +166,12 @@ def environment(note: str) -> dict[str, object]:
     return {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(), "note": note}
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU seconds (user + system) process `pid` has used; 0.0 once it is gone."""
+def cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user + system) process `pid` has used, or None once it is gone."""
     try:
         stat = (Path("/proc") / str(pid) / "stat").read_text()
     except OSError:
-        return 0.0
+        return None
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
