@@ -37,7 +37,7 @@ from app.accounts import Account
 from app.clients.triton import ModelClient, ModelError
 from app.keywords import match_rules, normalise, trigger_of
 from app.settings import Settings
-from app.topics import CleanEvent, Reply, Topics, reply_id, user_key
+from app.topics import CleanEvent, Reply, Topics, reply_id
 from tables.outbox import Mailbox
 from tables.ratelimits import RateTables
 from tables.sessions import Session, Sessions, Turn
@@ -81,12 +81,12 @@ class Conversation:
     def running(self) -> int:
         return self._jobs.running
 
-    async def answer(self, key: str, event: CleanEvent) -> asyncio.Task[None]:
-        """Start answering `event` (key: its user) once the user's earlier messages are
+    async def answer(self, user: str, event: CleanEvent) -> asyncio.Task[None]:
+        """Start answering `event` (`user`: its key) once the user's earlier messages are
         answered, and return the job's task. Call it from the agent whose event `event`
         is: the job reads and writes the tables in that event's partition and windows.
         Waits while `concurrency` jobs are unfinished (backpressure on that agent)."""
-        return await self._jobs.submit(key, self._handle(key, event))
+        return await self._jobs.submit(user, self._handle(user, event))
 
     async def close(self) -> None:
         """Let the jobs under way finish (at most `drain_s`), then close the model client."""
@@ -176,13 +176,13 @@ def create(
             return RATE_NOTICE, "notice"
         return await answer(account, user, event, text, session)
 
-    async def handle(key: str, event: CleanEvent) -> None:
-        """One message, from the limits to the reply sent (not yet acknowledged)."""
+    async def handle(user: str, event: CleanEvent) -> None:
+        """One message, from the limits to the reply sent (not yet acknowledged); `user`
+        is its key, `user_key(event.account, event.openid)`."""
         account = accounts.get(event.account)
         if account is None:
             metrics.drops.labels(event.account, "unknown_account").inc()
             return
-        user = user_key(account.name, event.openid)
         result = await respond(account, user, event)
         mailbox: Mailbox | None = tables.mailboxes.get(user)
         if mailbox is not None and mailbox.items:  # owed replies go first
@@ -192,7 +192,7 @@ def create(
         text, source = result
         metrics.replies.labels(account.name, source).inc()
         delivery = await topics.replies.send(
-            key=key,
+            key=user,
             value=Reply(
                 reply_id=reply_id(event.account, event.dedupe_key),
                 account=event.account,
