@@ -30,7 +30,7 @@ from typing import Awaitable, Callable, Mapping
 import faust
 
 from agents import sessions
-from agents.delivery import ack_when_done
+from agents.delivery import Acks
 from agents.metrics import AgentMetrics
 from agents.ordering import KeyedTasks
 from app.accounts import Account
@@ -95,7 +95,7 @@ class Conversation:
 
 
 def create(
-    app: faust.App,
+    acks: Acks,
     topics: Topics,
     tables: Tables,
     accounts: Mapping[str, Account],
@@ -211,7 +211,7 @@ def create(
         else:
             # Processed again after a crash, the event gives the same reply (the session
             # knows it, the reply id is derived from the message).
-            ack_when_done(app, faust.current_event(), delivery)
+            acks.until(faust.current_event(), delivery)
 
     conversation = Conversation(handle, settings.conversation_concurrency, model, settings.model_timeout_s)
     metrics.conversations.set_function(lambda: conversation.running)

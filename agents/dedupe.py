@@ -4,7 +4,8 @@ and hand each to the conversation (agents/conversation.py).
 Raw records are read as bytes and decoded here, so that a record that is not a valid
 `RawEvent` goes to the dead-letter topic with the reason instead of stopping the
 partition. A raw record is acknowledged, so committed, once its clean event is
-acknowledged by the broker and its conversation job is done.
+acknowledged by the broker and its conversation job is done, and after the records
+before it in its partition (agents/delivery.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 import faust
 
 from agents.conversation import Conversation
-from agents.delivery import ack_when_done
+from agents.delivery import Acks
 from agents.metrics import AgentMetrics
 from app.settings import Settings
 from app.topics import CLEAN_SCHEMA, CleanEvent, DeadLetter, RawEvent, Topics, user_key
@@ -86,7 +87,13 @@ def record_position(event: faust.types.EventT) -> str:
 
 
 def install(
-    app: faust.App, topics: Topics, seen, settings: Settings, metrics: AgentMetrics, conversation: Conversation
+    app: faust.App,
+    topics: Topics,
+    seen,
+    settings: Settings,
+    metrics: AgentMetrics,
+    conversation: Conversation,
+    acks: Acks,
 ) -> faust.types.AgentT:
     ttl = settings.dedupe_ttl_s
 
@@ -111,17 +118,18 @@ def install(
         # for idempotent consumers) and answered again (the conversation finds its
         # answer in the session), while every other copy of it is a duplicate.
         clean = clean_event(raw, time.time())
-        ack_when_done(app, event, await topics.clean.send(key=event.key, value=clean))
+        acks.until(event, await topics.clean.send(key=event.key, value=clean))
         seen[seen_key] = here
         metrics.events.labels("dedupe", "published").inc()
         # Unacknowledged until the job is done too; if the job fails, the worker stops.
-        ack_when_done(app, event, await conversation.answer(user_key(raw.account, raw.openid), clean))
+        acks.until(event, await conversation.answer(user_key(raw.account, raw.openid), clean))
 
     @app.agent(topics.raw, name="wxstream.dedupe")
     async def dedupe(stream: faust.StreamT[bytes]) -> None:
         try:
             async for event in stream.events():
-                await handle(event)
+                with acks.holding(event):
+                    await handle(event)
         finally:
             await conversation.close()
 

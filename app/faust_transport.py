@@ -1,6 +1,6 @@
-"""Faust's aiokafka transport, registered as `wxkafka://`, with two changes taken from the
-broker URL (`wxkafka://host:port?fetch_max_wait_ms=25&one_record_batches=1`); the rest is
-Faust's own. It is registered through the `faust.transports` entry point in pyproject.toml.
+"""Faust's aiokafka transport, registered as `wxkafka://`, with three changes, the first
+two set by the broker URL (`wxkafka://host:port?fetch_max_wait_ms=25&one_record_batches=1`);
+the rest is Faust's own. It is registered through the `faust.transports` entry point in pyproject.toml.
 
 - A bounded fetch wait. Faust pins its consumers' `fetch_max_wait_ms` at 1500. The broker
   answers a fetch as soon as data arrives most of the time, but not always, and then every
@@ -8,15 +8,24 @@ Faust's own. It is registered through the `faust.transports` entry point in pypr
   should take milliseconds took over a second.
 - One-record batches, many per request (app/record_batches.py), for the embedded broker:
   its end offsets, which table recovery reads, are exact only for one-record batches.
+- A seek to the committed offsets that also moves the partitions nothing was committed
+  for. After a rebalance Faust drops what its consumer fetched during table recovery and
+  seeks every partition to its committed offset; aiokafka leaves a partition without one
+  (or committed at 0) where the fetches left it, so a worker that took over such a partition, say
+  after its previous owner was killed before its first commit, skipped every record
+  fetched meanwhile. Those partitions now go back to where the reset policy starts.
 """
 
 from __future__ import annotations
 
+from typing import Collection, Mapping
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from app.record_batches import pack_one_record_batches
 
-__all__ = ("Transport", "broker_url")
+__all__ = ("Transport", "broker_url", "seek_to_committed_or_reset")
 
 SCHEME = "wxkafka"
 
@@ -29,7 +38,34 @@ def _option(transport: faust_aiokafka.Transport, name: str) -> str | None:
     return transport.url[0].query.get(name)
 
 
+async def seek_to_committed_or_reset(
+    consumer: AIOKafkaConsumer, reset: str, skip_topics: Collection[str] = ()
+) -> Mapping[TopicPartition, int | None]:
+    """Seek every assigned partition to its committed offset, 0 included (aiokafka skips
+    it), and, unless its topic is in `skip_topics`, one without to where `reset`
+    ("earliest" or "latest"; anything else: left alone) starts. Returns the committed offsets."""
+    committed = await consumer.seek_to_committed()
+    ours = {tp: offset for tp, offset in committed.items() if tp.topic not in skip_topics}
+    for tp in (tp for tp, offset in ours.items() if offset == 0):
+        consumer.seek(tp, 0)
+    unset = [tp for tp, offset in ours.items() if offset is None]
+    if unset and reset == "earliest":
+        await consumer.seek_to_beginning(*unset)
+    elif unset and reset == "latest":
+        await consumer.seek_to_end(*unset)
+    return committed
+
+
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    async def seek_to_committed(self) -> Mapping[TopicPartition, int | None]:
+        # Changelog partitions are left alone: table recovery seeks them itself.
+        return await self.call_thread(
+            seek_to_committed_or_reset,
+            self._ensure_consumer(),
+            self.app.conf.consumer_auto_offset_reset,
+            self.app.tables.changelog_topics,
+        )
+
     def _create_worker_consumer(self, transport):
         consumer = super()._create_worker_consumer(transport)
         wait = _option(transport, "fetch_max_wait_ms")

@@ -7,6 +7,7 @@ from typing import Mapping
 import faust
 
 from agents import conversation, dedupe, outbound
+from agents.delivery import Acks
 from agents.metrics import AgentMetrics
 from app.accounts import Account, load_accounts
 from app.clients.policy import RetryPolicy
@@ -72,8 +73,9 @@ def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: st
     topics = Topics.declare(app, settings)
     sessions = sessions_table(app, settings)
     outbox = Outbox(app, settings)
+    acks = Acks(app)
     conversations = conversation.create(
-        app,
+        acks,
         topics,
         conversation.Tables(
             rates=RateTables.declare(app, settings),
@@ -86,7 +88,7 @@ def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: st
         ModelClient.from_settings(settings, metrics.model),
         metrics,
     )
-    dedupe.install(app, topics, seen_table(app, settings), settings, metrics, conversations)
+    dedupe.install(app, topics, seen_table(app, settings), settings, metrics, conversations, acks)
     outbound.install(app, topics, outbox, accounts, settings, wechat_sender(settings, metrics), metrics)
     install_views(app, settings, metrics, sessions, sensor)
     return app

@@ -15,7 +15,7 @@ import pytest
 
 from agents import conversation
 from agents.conversation import RATE_NOTICE, RESET_TEXT
-from agents.delivery import ack_when_done
+from agents.delivery import Acks
 from app.accounts import Account
 from app.clients.errors import ModelError
 from app.keywords import KeywordRule
@@ -132,13 +132,15 @@ def tables(harness):
 @pytest.fixture(autouse=True)
 async def running(harness, tables, model, clock):
     app, settings = harness.app, harness.settings
-    conversations = conversation.create(app, harness.topics, tables, {"demo": DEMO}, settings, model, harness.metrics)
+    acks = Acks(app)
+    conversations = conversation.create(acks, harness.topics, tables, {"demo": DEMO}, settings, model, harness.metrics)
 
     @app.agent(harness.topics.clean, name="test.conversation")
     async def hand_over(stream: faust.StreamT[CleanEvent]) -> None:
         try:
             async for key, event in stream.items():
-                ack_when_done(app, faust.current_event(), await conversations.answer(key, event))
+                with acks.holding(faust.current_event()):
+                    acks.until(faust.current_event(), await conversations.answer(key, event))
         finally:
             await conversations.close()
 

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from agents import dedupe
+from agents.delivery import Acks
 from app.settings import Settings
 from app.topics import CLEAN_EVENTS, CLEAN_SCHEMA, DEAD_LETTERS, RAW_EVENTS, CleanEvent, DeadLetter, user_key
 from tables.seen import SEEN_TABLE, seen_table
@@ -64,7 +65,7 @@ def conversation():
 async def harness(conversation):
     harness = AgentHarness(Settings(partitions=1))
     app, settings = harness.app, harness.settings
-    agent = dedupe.install(app, harness.topics, seen_table(app, settings), settings, harness.metrics, conversation)
+    agent = dedupe.install(app, harness.topics, seen_table(app, settings), settings, harness.metrics, conversation, Acks(app))
     async with harness.running(agent):
         yield harness
     assert conversation.closed, "the agent closes the conversation when it stops"
