@@ -58,13 +58,16 @@ class Acks:
     @contextmanager
     def holding(self, event: faust.types.EventT) -> Iterator[None]:
         """Hold `event` while its handler runs, then until whatever `until` was given for it
-        is done. A handler that raises leaves the event held: nothing after it in its
-        partition is committed, and the worker processes it again after a restart."""
+        is done. A handler that raises stops the worker, like a failed output or job."""
         message = event.message
         message.incref()
         held = self._held[message] = _Held(event)
         self._queues.setdefault(message.tp, deque()).append(held)
-        yield
+        try:
+            yield
+        except Exception as exc:
+            self._fail(held, exc)
+            raise
         self._count_down(held)
 
     def until(self, event: faust.types.EventT, done: asyncio.Future) -> None:
@@ -78,7 +81,12 @@ class Acks:
         failure = asyncio.CancelledError("cancelled") if future.cancelled() else future.exception()
         if failure is None:
             self._count_down(held)
-            return
+        else:
+            self._fail(held, failure)
+
+    def _fail(self, held: _Held, failure: BaseException) -> None:
+        """Leave the event unacknowledged, so its partition uncommitted from there on, and
+        stop the worker: the restarted one processes the event again."""
         message = held.event.message
         log.error(
             "%s[%d]@%d was not handled to the end (%r): stopping the worker, which processes it again after a restart",

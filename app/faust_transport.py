@@ -1,6 +1,6 @@
-"""Faust's aiokafka transport, registered as `wxkafka://`, with three changes, the first
-two set by the broker URL (`wxkafka://host:port?fetch_max_wait_ms=25&one_record_batches=1`);
-the rest is Faust's own. It is registered through the `faust.transports` entry point in pyproject.toml.
+"""Faust's aiokafka transport, registered as `wxkafka://` through the `faust.transports`
+entry point in pyproject.toml, with three changes, the first two set by the broker URL
+(`wxkafka://host:port?fetch_max_wait_ms=25&one_record_batches=1`); the rest is Faust's own.
 
 - A bounded fetch wait. Faust pins its consumers' `fetch_max_wait_ms` at 1500. The broker
   answers a fetch as soon as data arrives most of the time, but not always, and then every
@@ -11,9 +11,10 @@ the rest is Faust's own. It is registered through the `faust.transports` entry p
 - A seek to the committed offsets that also moves the partitions nothing was committed
   for. After a rebalance Faust drops what its consumer fetched during table recovery and
   seeks every partition to its committed offset; aiokafka leaves a partition without one
-  (or committed at 0) where the fetches left it, so a worker that took over such a partition, say
-  after its previous owner was killed before its first commit, skipped every record
-  fetched meanwhile. Those partitions now go back to where the reset policy starts.
+  (or committed at 0) where the fetches left it. A worker that took over such a
+  partition, say after its previous owner was killed before its first commit, skipped
+  every record fetched meanwhile. Those partitions now go back to where the reset policy
+  starts.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import asyncio
 import time
 
 import faust
+import pytest
 from faust.types import Message
 
 from agents.delivery import Acks
@@ -108,13 +109,14 @@ async def test_a_job_that_fails_stops_the_worker_and_leaves_its_partition_unackn
     assert worker.crash_reason is failure
 
 
-async def test_a_handler_that_raises_leaves_the_event_unacknowledged():
+async def test_a_handler_that_raises_stops_the_worker_and_leaves_the_event_unacknowledged():
     worker = app()
     acks, event = Acks(worker), an_event(worker)
-    try:
+    failure = RuntimeError("a bug")
+    with pytest.raises(RuntimeError):
         with acks.holding(event):
-            raise RuntimeError("a bug")
-    except RuntimeError:
-        pass
+            raise failure
     event.ack()
+    await settle()
     assert not event.message.acked
+    assert worker.crash_reason is failure
