@@ -147,7 +147,8 @@ class CpuSamples:
         self.samples: list[tuple[float, dict[str, float]]] = []
 
     def sample(self) -> None:
-        cpu = {name: sum(cpu_seconds(pid) or 0.0 for pid in pids) for name, pids in self.members.items()}  # a member gone adds nothing
+        # A member that is gone adds nothing.
+        cpu = {name: sum(cpu_seconds(pid) or 0.0 for pid in pids) for name, pids in self.members.items()}
         cpu["bench"] = time.process_time()
         self.samples.append((time.time(), cpu))
 

@@ -4,10 +4,11 @@ The ingress writes one or two records per callback and waits for most of them.
 `AIOKafkaProducer.send` spends more per record than the broker's answer costs per
 request once requests carry a few dozen records: a metadata check, the partition lists,
 a coroutine into the accumulator, a metadata tuple for the answer, and here one timer per
-record for the deadline. `RecordBatcher` keeps, per partition, the batch being filled (aiokafka's public
-`create_batch`/`send_batch`; the producer takes a batch once the previous one of its
-partition is on its way) and appends to it directly, as the accumulator would. Records
-share one timeout, so one timer, armed for the oldest record, bounds them all.
+record for the deadline. `RecordBatcher` keeps, per partition, the batch being filled
+(aiokafka's public `create_batch`/`send_batch`; the producer takes a batch once the
+previous one of its partition is on its way) and appends to it directly, as the
+accumulator would. Records share one timeout, so one timer, armed for the oldest record,
+bounds them all.
 """
 
 from __future__ import annotations

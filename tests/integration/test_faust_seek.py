@@ -46,7 +46,9 @@ async def test_uncommitted_partitions_go_where_the_reset_policy_starts(tmp_path,
         await consumer.start()
         try:
             consumer.assign(tps)
-            await consumer.commit({TopicPartition(TOPIC, 1): OffsetAndMetadata(3, ""), TopicPartition(TOPIC, 2): OffsetAndMetadata(0, "")})
+            await consumer.commit(
+                {TopicPartition(TOPIC, 1): OffsetAndMetadata(3, ""), TopicPartition(TOPIC, 2): OffsetAndMetadata(0, "")}
+            )
             for tp in tps:  # as if fetched while the tables recovered
                 consumer.seek(tp, 4)
 
