@@ -126,9 +126,9 @@ async def callback(request: web.Request) -> web.Response:
         outcome = "spooled"  # the pipeline cannot answer before the spool drains, but a
         # retry may find its reply here: an earlier attempt may have claimed it while the
         # broker failed, and that claim may still land, so only a passive answer is safe.
-        reply = await waiter.wait(account.name, message.dedupe_key, 0)
+        reply = await waiter.wait(account.name, message.from_user, message.dedupe_key, 0)
     elif expects:
-        reply = await waiter.wait(account.name, message.dedupe_key, window_ends - time.perf_counter())
+        reply = await waiter.wait(account.name, message.from_user, message.dedupe_key, window_ends - time.perf_counter())
     else:
         reply = None
     claim = await _claim_passive(app[PUBLISHER], reply, window_ends) if reply is not None else None

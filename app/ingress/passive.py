@@ -4,6 +4,10 @@ Every ingress process reads all partitions of the replies topic from the moment 
 starts (no consumer group: nothing to commit, nothing to rebalance) and keeps each reply
 for a short while, so that WeChat's retries of a message, which may reach any ingress
 process, can pick the reply up too.
+
+A reply is found by account, user and message id together: a callback that names
+another user's message id (which a plain-mode body can, as WeChat does not sign it)
+gets no reply, rather than someone else's.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ __all__ = ("ReplyWaiter",)
 
 log = logging.getLogger("wxstream.ingress.passive")
 
-Key = tuple[str, str]
+Key = tuple[str, str, str]  # account, openid, in_reply_to
 
 
 class ReplyWaiter:
@@ -51,9 +55,10 @@ class ReplyWaiter:
                 await self._task
         await self._consumer.stop()
 
-    async def wait(self, account: str, in_reply_to: str, timeout: float) -> Reply | None:
-        """The reply to message `in_reply_to` of `account`, or None after `timeout` seconds."""
-        key = (account, in_reply_to)
+    async def wait(self, account: str, openid: str, in_reply_to: str, timeout: float) -> Reply | None:
+        """The reply to user `openid`'s message `in_reply_to` of `account`, or None after
+        `timeout` seconds."""
+        key = (account, openid, in_reply_to)
         if key in self._recent:
             return self._recent[key][1]
         if timeout <= 0:
@@ -66,7 +71,7 @@ class ReplyWaiter:
             return None
 
     def _arrived(self, reply: Reply, now: float) -> None:
-        key = (reply.account, reply.in_reply_to)
+        key = (reply.account, reply.openid, reply.in_reply_to)
         self._recent[key] = (now, reply)
         waiting = self._waiting.pop(key, None)
         if waiting is not None and not waiting[1].done():

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from app.accounts import Account
 from app.ingress import handlers
 from app.ingress.metrics import IngressMetrics
+from app.ingress.passive import ReplyWaiter
 from app.ingress.publisher import Persisted
 from app.send import text_callback_xml
 from app.settings import Settings
@@ -52,13 +53,13 @@ class Waiter:
     def __init__(self, ready: bool = True) -> None:
         self.ready = ready
 
-    async def wait(self, account: str, in_reply_to: str, timeout: float) -> Reply | None:
+    async def wait(self, account: str, openid: str, in_reply_to: str, timeout: float) -> Reply | None:
         if not self.ready:
             return None
         return Reply(
             reply_id=reply_id(account, in_reply_to),
             account=account,
-            openid="oUser",
+            openid=openid,
             in_reply_to=in_reply_to,
             text="the answer",
             model="echo",
@@ -66,7 +67,7 @@ class Waiter:
         )
 
 
-async def post(publisher: Publisher, waiter: Waiter | None = None, window_s: float = 4.5):
+async def post(publisher: Publisher, waiter: Waiter | ReplyWaiter | None = None, window_s: float = 4.5, sender: str = "oUser"):
     app = web.Application()
     app[handlers.SETTINGS] = Settings.from_env({"WXSTREAM_PASSIVE_REPLY_WAIT_S": str(window_s)})
     app[handlers.ACCOUNTS] = {ACCOUNT.name: ACCOUNT}
@@ -75,8 +76,8 @@ async def post(publisher: Publisher, waiter: Waiter | None = None, window_s: flo
     app[handlers.WAITER] = waiter or Waiter()
     app.router.add_post("/wechat/{account}", handlers.callback)
     now = int(time.time())
-    xml = text_callback_xml(ACCOUNT, "oUser", "hi", msg_id=42, create_time=now)
-    query, body = ACCOUNT.codec.encode_callback(xml, timestamp=str(now), nonce="1", encrypted=False, openid="oUser")
+    xml = text_callback_xml(ACCOUNT, sender, "hi", msg_id=42, create_time=now)
+    query, body = ACCOUNT.codec.encode_callback(xml, timestamp=str(now), nonce="1", encrypted=False, openid=sender)
     async with TestClient(TestServer(app)) as client:
         response = await client.post("/wechat/shop", params=query, data=body, headers={"Content-Type": "text/xml"})
         return response.status, await response.text()
@@ -129,3 +130,14 @@ async def test_a_spooled_message_without_a_reply_yet_is_acknowledged():
     publisher = Publisher(persisted=Persisted.SPOOL)
     status, text = await post(publisher, Waiter(ready=False))
     assert status == 200 and text == "success" and publisher.records == []
+
+
+async def test_a_callback_naming_another_users_message_gets_no_reply_of_theirs():
+    waiter = ReplyWaiter("127.0.0.1:9", fetch_max_wait_ms=25)
+    waiter._arrived(await Waiter().wait(ACCOUNT.name, "oUser", "msg:42", 0), now=time.monotonic())
+    publisher = Publisher()
+
+    status, text = await post(publisher, waiter, window_s=0.2, sender="oSomeoneElse")
+
+    assert status == 200 and "the answer" not in text
+    assert [(record.path, record.openid) for record in publisher.records] == [("deferred", "oSomeoneElse")]
