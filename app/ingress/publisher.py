@@ -90,7 +90,14 @@ class RawEventPublisher:
         key = user_key(event.account, event.openid).encode("utf-8")
         value = record_json(event)
         if self._spool is not None and (self.spooled or not self.broker_ok):
-            return await self._to_spool(key, value)
+            try:
+                return await self._to_spool(key, value)
+            except Exception as exc:
+                if self.spooled:  # the spooled events go first, or one user's order breaks
+                    raise
+                # Nothing waits in the spool, so nothing will drain it and find the broker
+                # back: this event tries the broker itself.
+                log.warning("spool did not take the event (%s); trying the broker", exc or type(exc).__name__)
         started = time.perf_counter()
         try:
             await self._batcher.send(RAW_EVENTS.name, key, value)  # within produce_timeout_s
@@ -100,6 +107,7 @@ class RawEventPublisher:
             log.warning("broker did not take the event (%s); spooling", exc or type(exc).__name__)
             self.broker_ok = False
             return await self._to_spool(key, value)
+        self.broker_ok = True
         if self._metrics is not None:
             self._metrics.produce_latency.observe(time.perf_counter() - started)
         return Persisted.KAFKA

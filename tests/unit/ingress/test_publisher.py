@@ -4,9 +4,12 @@ and what becomes of a record it does not wait for."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
-from app.ingress.publisher import RawEventPublisher, record_json
+import pytest
+
+from app.ingress.publisher import Persisted, RawEventPublisher, record_json
 from app.settings import Settings
 from app.topics import Delivery, RawEvent
 
@@ -51,3 +54,46 @@ async def test_a_record_not_waited_for_reports_its_failure_in_the_log(caplog):
             await asyncio.sleep(0)
 
     assert "delivery record of r1 (deferred) not written: not acknowledged" in caplog.text
+
+
+class FlakyBatcher:
+    """Refuses the first `failures` sends, then takes everything."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.sent: list[bytes] = []
+
+    async def send(self, topic: str, key: bytes, value: bytes, *, bounded: bool = True) -> None:
+        await asyncio.sleep(0)
+        if self.failures:
+            self.failures -= 1
+            raise TimeoutError("not acknowledged by the broker within 1s")
+        self.sent.append(value)
+
+
+class FullDisk:
+    """A spool on a full disk: nothing can be appended, so nothing is ever spooled."""
+
+    def append(self, key: bytes, value: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _event(n: int) -> RawEvent:
+    return RawEvent(account="shop", openid="oUser", msg_type="text", dedupe_key=f"msg:{n}", fields={"MsgId": str(n)}, received_at=1.0)
+
+
+async def test_with_the_spool_failing_the_broker_is_tried_again_once_it_is_back():
+    publisher = RawEventPublisher(Settings.from_env({}), "127.0.0.1:9", spool=FullDisk())
+    publisher._batcher = batcher = FlakyBatcher(failures=1)
+    publisher.broker_ok = True
+
+    with pytest.raises(OSError):  # neither the broker nor the spool: WeChat will retry
+        await publisher.publish(_event(1))
+    assert publisher.broker_ok is False
+
+    assert await publisher.publish(_event(2)) is Persisted.KAFKA
+    assert publisher.broker_ok is True
+    assert [json.loads(value)["dedupe_key"] for value in batcher.sent] == ["msg:2"]
