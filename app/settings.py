@@ -12,12 +12,14 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-__all__ = ("PRODUCER_BATCH_BYTES", "Settings", "SettingsError")
+__all__ = ("PRODUCER_BATCH_BYTES", "WECHAT_DEADLINE_S", "Settings", "SettingsError")
 
 PREFIX = "WXSTREAM_"
 # Bytes per partition and produce request; aiokafka's and Faust's default.
 PRODUCER_BATCH_BYTES = 16384
 SECRETS = frozenset({"admin_token"})
+# WeChat gives up on a callback attempt after this long and retries (3 attempts in all).
+WECHAT_DEADLINE_S = 5.0
 
 
 class SettingsError(ValueError):
@@ -237,6 +239,11 @@ class Settings:
                 f"{PREFIX}OUTBOUND_VERDICT_TIMEOUT_S ({self.outbound_verdict_timeout_s:g}) must exceed "
                 f"{PREFIX}UNCERTIFIED_HOLD_S ({self.uncertified_hold_s:g}) + 6: a reply held across WeChat's "
                 "retries must get its last chance at a passive answer before the sender takes it over"
+            )
+        if self.passive_reply_wait_s >= WECHAT_DEADLINE_S:
+            raise SettingsError(
+                f"{PREFIX}PASSIVE_REPLY_WAIT_S must be below WeChat's {WECHAT_DEADLINE_S:g} s deadline, "
+                f"got {self.passive_reply_wait_s:g}"
             )
         if self.outbound_max_part_bytes < 16:
             raise SettingsError(f"{PREFIX}OUTBOUND_MAX_PART_BYTES must be >= 16, got {self.outbound_max_part_bytes}")

@@ -17,7 +17,7 @@ from app.ingress.metrics import IngressMetrics
 from app.keywords import expects_answer
 from app.ingress.passive import ReplyWaiter
 from app.ingress.publisher import Persisted, RawEventPublisher
-from app.settings import Settings
+from app.settings import WECHAT_DEADLINE_S, Settings
 from app.topics import Delivery, RawEvent, Reply, reply_id
 from app.wechat import CallbackQuery, Decoded, WeChatError
 from app.wechat.messages import Message
@@ -35,8 +35,8 @@ WAITER = web.AppKey("waiter", ReplyWaiter)
 
 # WeChat rejects passive text replies longer than this; longer replies go by the API, in parts.
 PASSIVE_TEXT_MAX_BYTES = 2048
-# WeChat gives up on an attempt after this long and retries (3 attempts in all).
-WECHAT_DEADLINE_S = 5.0
+# A passive answer must be on its way this long before WeChat's deadline.
+ANSWER_MARGIN_S = 0.3
 # Pause between tries of a passive claim the broker did not confirm.
 CLAIM_RETRY_S = 0.1
 XML_TYPES = ("text/xml", "application/xml", "text/plain", "application/octet-stream")
@@ -131,7 +131,8 @@ async def callback(request: web.Request) -> web.Response:
         reply = await waiter.wait(account.name, message.from_user, message.dedupe_key, window_ends - time.perf_counter())
     else:
         reply = None
-    claim = await _claim_passive(app[PUBLISHER], reply, window_ends) if reply is not None else None
+    answer_by = started + WECHAT_DEADLINE_S - ANSWER_MARGIN_S
+    claim = await _claim_passive(app[PUBLISHER], reply, window_ends, answer_by) if reply is not None else None
     if claim is Claim.CLAIMED:
         answer = _passive_text(account, decoded, reply.text)
         outcome = "replied"
@@ -188,10 +189,12 @@ class Claim(Enum):
     UNRECORDED = "unrecorded"  # the broker did not acknowledge the record in time
 
 
-async def _claim_passive(publisher: RawEventPublisher, reply: Reply, window_ends: float) -> Claim:
+async def _claim_passive(publisher: RawEventPublisher, reply: Reply, window_ends: float, answer_by: float) -> Claim:
     """Record the passive delivery before answering with the reply. While the broker does
     not confirm the record, try again until the passive window ends (`perf_counter` time):
-    any try may still land, and then only the passive answer gives the user the reply."""
+    any try may still land, and then only the passive answer gives the user the reply.
+    No try runs past `answer_by`, so that the answer beats WeChat's deadline; a try cut
+    short may land as well, and counts as unconfirmed."""
     if len(reply.text.encode("utf-8")) > PASSIVE_TEXT_MAX_BYTES:
         return Claim.TOO_LONG
     delivery = Delivery(
@@ -203,9 +206,9 @@ async def _claim_passive(publisher: RawEventPublisher, reply: Reply, window_ends
     )
     while True:
         try:
-            await publisher.record_delivery(delivery)
+            await asyncio.wait_for(publisher.record_delivery(delivery), answer_by - time.perf_counter())
         except Exception as exc:
-            if time.perf_counter() >= window_ends:
+            if time.perf_counter() >= min(window_ends, answer_by):
                 log.warning("could not record passive delivery of %s: %s", reply.reply_id, exc or type(exc).__name__)
                 return Claim.UNRECORDED
             await asyncio.sleep(CLAIM_RETRY_S)

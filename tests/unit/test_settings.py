@@ -126,6 +126,7 @@ def test_optional_path_empty_is_unset(text):
         ("DEDUPE_TTL_S", "nan"),
         ("SESSION_IDLE_S", "0"),
         ("PASSIVE_REPLY_WAIT_S", "-0.5"),
+        ("PASSIVE_REPLY_WAIT_S", "5"),
         ("KAFKA_SESSION_TIMEOUT_S", "0"),
     ],
 )

@@ -7,6 +7,7 @@ not ready in time is handed over to the sender without waiting."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from aiohttp import web
@@ -141,3 +142,22 @@ async def test_a_callback_naming_another_users_message_gets_no_reply_of_theirs()
 
     assert status == 200 and "the answer" not in text
     assert [(record.path, record.openid) for record in publisher.records] == [("deferred", "oSomeoneElse")]
+
+
+class HangingPublisher(Publisher):
+    """A broker that never answers: a try at the record waits as long as it is let."""
+
+    async def record_delivery(self, delivery) -> None:
+        self.tries += 1
+        await asyncio.sleep(NEVER)
+
+
+async def test_a_try_at_the_record_is_cut_short_to_answer_before_wechats_deadline(monkeypatch):
+    monkeypatch.setattr(handlers, "WECHAT_DEADLINE_S", 1.0)  # answer by 0.7 s
+    publisher = HangingPublisher()
+    started = time.perf_counter()
+
+    status, _ = await post(publisher, window_s=0.9)
+
+    assert status == 503 and publisher.tries == 1
+    assert time.perf_counter() - started < 0.9
