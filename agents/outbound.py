@@ -26,6 +26,7 @@ from typing import Mapping
 import faust
 
 from agents.dedupe import dead_letter
+from agents.delivery import Acks
 from agents.metrics import AgentMetrics
 from app.accounts import Account
 from app.outbound import outbox as states
@@ -59,6 +60,7 @@ def install(
     settings: Settings,
     sender: Sender,
     metrics: AgentMetrics,
+    acks: Acks,
 ) -> faust.types.AgentT:
     counts = metrics.outbound
     waiting: dict[str, Waiting] = {}  # reply id -> when to stop waiting for a verdict
@@ -142,15 +144,20 @@ def install(
         if reply.received_at:
             counts.reply_latency.labels("api").observe(max(0.0, time.time() - reply.received_at))
 
+    async def undecodable(event: faust.types.EventT, exc: Exception) -> None:
+        reason = f"undecodable: {type(exc).__name__}: {exc}"
+        where = f"{event.message.topic}[{event.message.partition}]@{event.message.offset}"
+        log.warning("dead-lettering %s: %s", where, reason)
+        await (await topics.dead_letters.send(key=event.key, value=dead_letter(event, reason)))
+        metrics.dead_letters.labels("undecodable").inc()
+
     async def handle(event: faust.types.EventT) -> None:
-        if event.message.topic == REPLIES.name:
-            about = Reply.loads(event.value)
-            before = latest(outbox, about.reply_id)
-            entry, step = on_reply(before, about)
-        else:
-            about = Delivery.loads(event.value)
-            before = latest(outbox, about.reply_id)
-            entry, step = on_verdict(before, about.path)
+        try:
+            about: Reply | Delivery = (Reply if event.message.topic == REPLIES.name else Delivery).loads(event.value)
+        except (ValueError, TypeError, KeyError) as exc:
+            return await undecodable(event, exc)
+        before = latest(outbox, about.reply_id)
+        entry, step = on_reply(before, about) if isinstance(about, Reply) else on_verdict(before, about.path)
         if entry is not before:
             outbox.entries[about.reply_id] = entry
         if entry.state == states.PASSIVE and before.state != states.PASSIVE:
@@ -170,14 +177,10 @@ def install(
     async def outbound(stream: faust.StreamT[bytes]) -> None:
         try:
             async for event in stream.events():
-                try:
+                # Any other failure (the broker, a bug) stops the worker with the event
+                # unacknowledged, rather than losing the reply or the verdict it carries.
+                with acks.holding(event):
                     await handle(event)
-                except (ValueError, TypeError, KeyError) as exc:  # a record that does not decode
-                    reason = f"undecodable: {type(exc).__name__}: {exc}"
-                    where = f"{event.message.topic}[{event.message.partition}]@{event.message.offset}"
-                    log.warning("dead-lettering %s: %s", where, reason)
-                    await (await topics.dead_letters.send(key=event.key, value=dead_letter(event, reason)))
-                    metrics.dead_letters.labels("undecodable").inc()
         finally:
             await sender.close()
 

@@ -89,7 +89,7 @@ def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: st
         metrics,
     )
     dedupe.install(app, topics, seen_table(app, settings), settings, metrics, conversations, acks)
-    outbound.install(app, topics, outbox, accounts, settings, wechat_sender(settings, metrics), metrics)
+    outbound.install(app, topics, outbox, accounts, settings, wechat_sender(settings, metrics), metrics, acks)
     install_views(app, settings, metrics, sessions, sensor)
     return app
 

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from agents import outbound
+from agents.delivery import Acks
 from app.accounts import Account
 from app.outbound import outbox as states
 from app.outbound.outbox import OutboxEntry
@@ -84,7 +85,7 @@ def outbox(harness):
 @pytest.fixture(autouse=True)
 async def running(harness, outbox, sender):
     settings = harness.settings
-    agent = outbound.install(harness.app, harness.topics, outbox, {"demo": DEMO}, settings, sender, harness.metrics)
+    agent = outbound.install(harness.app, harness.topics, outbox, {"demo": DEMO}, settings, sender, harness.metrics, Acks(harness.app))
     async with harness.running(agent):
         yield
     assert sender.closed, "the agent closes the sender when it stops"
@@ -214,3 +215,15 @@ async def test_an_undecodable_record_goes_to_the_dead_letters(harness, sender):
     [letter] = harness.values(DEAD_LETTERS.name, DeadLetter)
     assert (letter.source_topic, letter.reason.split(":")[0]) == (REPLIES.name, "undecodable")
     assert sender.texts == ["Your answer."], "the partition goes on"
+
+
+async def test_a_failure_while_delivering_stops_the_worker_with_the_record_unacknowledged(harness, sender):
+    async def broken(account, openid, text):
+        raise ValueError("the API client broke")
+
+    sender.send_text = broken
+    await put(harness, reply())
+
+    with pytest.raises(ValueError, match="the API client broke"):
+        await put(harness, verdict(states.DEFERRED))
+    assert harness.values(DEAD_LETTERS.name, DeadLetter) == [], "not taken for an undecodable record"
