@@ -206,7 +206,11 @@ def create(
         )
         if mailbox is not None and mailbox.items:
             await delivery  # the owed replies leave the mailbox once they are out
-            del tables.mailboxes[user]
+            left = (tables.mailboxes.get(user) or mailbox).without(mailbox)  # read again: it may have grown
+            if left.items:
+                tables.mailboxes[user] = left
+            else:
+                del tables.mailboxes[user]
             metrics.outbound.mailbox_depth.dec(len(mailbox.items))
         else:
             # Processed again after a crash, the event gives the same reply (the session

@@ -35,6 +35,11 @@ class Mailbox(faust.Record, serializer="json", include_metadata=False):
     def text(self) -> str:
         return "\n\n".join(item.text for item in self.items)
 
+    def without(self, sent: "Mailbox") -> "Mailbox":
+        """What is left once the items of `sent` are out: replies mailboxed since stay."""
+        gone = {item.reply_id for item in sent.items}
+        return Mailbox(items=[item for item in self.items if item.reply_id not in gone])
+
 
 class Outbox:
     """The sender's two tables."""

@@ -6,6 +6,7 @@ it; here an agent on the clean topic does the same, so that each test gives it o
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 import time
@@ -307,6 +308,35 @@ async def test_mailbox_replies_go_even_when_the_message_gets_no_answer(harness, 
 
     assert (reply.text, reply.model) == ("owed one", "mailbox")
     assert USER not in tables.mailboxes
+
+
+async def test_a_reply_mailboxed_while_the_owed_ones_go_out_stays_in_the_mailbox(harness, tables, monkeypatch):
+    fill_mailbox(tables, "owed one")
+    acknowledged = asyncio.get_running_loop().create_future()
+    send = harness.producer.send
+
+    async def slow_replies(topic, *args, **kwargs):
+        sent = await send(topic, *args, **kwargs)
+        if topic != REPLIES.name:
+            return sent
+        return asyncio.ensure_future(_after(acknowledged, sent))
+
+    monkeypatch.setattr(harness.producer, "send", slow_replies)
+    saying = asyncio.create_task(say(harness, message("hello")))
+    while not harness.produced(REPLIES.name):
+        await asyncio.sleep(0.01)
+    # Meanwhile the outbound agent mailboxes another reply for the user.
+    owed = tables.mailboxes[USER].items
+    tables.mailboxes.raw_update({USER: Mailbox(items=[*owed, MailItem(reply_id="r9", text="owed two")])})
+    acknowledged.set_result(None)
+    await saying
+
+    assert [item.text for item in tables.mailboxes[USER].items] == ["owed two"]
+
+
+async def _after(first: asyncio.Future, then: asyncio.Future):
+    await first
+    return await then
 
 
 # --- sessions: idle timeout and purging ----------------------------------------------
