@@ -7,6 +7,11 @@ messages. `KeyedTasks` runs a job per event as a task of its own, up to `limit` 
 time, and starts a key's job only once the previous job of that key is done: one user's
 messages are answered in order while other users' are answered meanwhile.
 
+A job takes one of the `limit` slots only once it may start: jobs queued behind their
+key's previous job take none, so a burst from one user cannot fill the slots while it
+waits and stall everyone else. The jobs not yet finished, queued or running, are bounded
+by `backlog`; that bound is the agent's backpressure.
+
 A job runs in a copy of the agent's context at submit time, where Faust's
 `current_event()` is the job's event: table reads and writes in it go to that event's
 partition and windows as they would in the agent itself.
@@ -20,11 +25,16 @@ from typing import Awaitable, Hashable
 __all__ = ("KeyedTasks",)
 
 
+BACKLOG_PER_SLOT = 8  # default backlog: jobs not yet finished per slot
+
+
 class KeyedTasks:
-    def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError("limit must be >= 1")
-        self._slots = asyncio.Semaphore(limit)
+    def __init__(self, limit: int, backlog: int | None = None) -> None:
+        backlog = limit * BACKLOG_PER_SLOT if backlog is None else backlog
+        if not 1 <= limit <= backlog:
+            raise ValueError(f"need 1 <= limit <= backlog, got limit {limit}, backlog {backlog}")
+        self._slots = asyncio.Semaphore(limit)  # jobs running
+        self._room = asyncio.Semaphore(backlog)  # jobs not finished
         self._last: dict[Hashable, asyncio.Task] = {}  # each key's newest job
         self._running: set[asyncio.Task] = set()
 
@@ -34,9 +44,9 @@ class KeyedTasks:
 
     async def submit(self, key: Hashable, job: Awaitable[None]) -> asyncio.Task[None]:
         """Start `job` after the jobs submitted before for `key`, and return its task.
-        Waits while `limit` jobs are unfinished: the agent takes no more events then
+        Waits while `backlog` jobs are unfinished: the agent takes no more events then
         (backpressure). A job that fails does not hold up the next one of its key."""
-        await self._slots.acquire()
+        await self._room.acquire()
         task = asyncio.ensure_future(self._after(self._last.get(key), job))
         self._last[key] = task
         self._running.add(task)
@@ -48,14 +58,14 @@ class KeyedTasks:
         if self._running:
             await asyncio.wait(set(self._running), timeout=timeout)
 
-    @staticmethod
-    async def _after(before: asyncio.Task | None, job: Awaitable[None]) -> None:
+    async def _after(self, before: asyncio.Task | None, job: Awaitable[None]) -> None:
         if before is not None:
             await asyncio.wait([before])  # its outcome is its own
-        await job
+        async with self._slots:
+            await job
 
     def _finished(self, key: Hashable, task: asyncio.Task) -> None:
-        self._slots.release()
+        self._room.release()
         self._running.discard(task)
         if self._last.get(key) is task:
             del self._last[key]

@@ -66,8 +66,8 @@ async def test_a_failed_job_does_not_stop_the_next_one_of_its_key():
     assert rec.events == ["start a2", "end a2"]
 
 
-async def test_submit_waits_while_limit_jobs_are_unfinished():
-    tasks, rec = KeyedTasks(limit=2), Recorder()
+async def test_submit_waits_while_backlog_jobs_are_unfinished():
+    tasks, rec = KeyedTasks(limit=2, backlog=2), Recorder()
     await tasks.submit("alice", rec.job("a1"))
     await tasks.submit("bob", rec.job("b1"))
     third = asyncio.ensure_future(tasks.submit("carol", rec.job("c1")))
@@ -90,6 +90,32 @@ async def test_drain_gives_up_after_the_timeout():
     await tasks.drain()
 
 
-def test_the_limit_is_at_least_one():
+async def test_no_more_than_limit_jobs_run_at_once():
+    tasks, rec = KeyedTasks(limit=2), Recorder()
+    for name in ("a1", "b1", "c1"):
+        await tasks.submit(name, rec.job(name))
+    await settle()
+    assert rec.events == ["start a1", "start b1"] and tasks.running == 3
+    rec.release("a1")
+    await settle()
+    assert rec.events[-1] == "start c1"
+    rec.release("b1"), rec.release("c1")
+    await tasks.drain()
+
+
+async def test_one_keys_queued_jobs_leave_the_slots_to_other_keys():
+    tasks, rec = KeyedTasks(limit=2), Recorder()
+    for name in ("a1", "a2", "a3", "a4"):  # a1 is slow; a2..a4 wait for it
+        await tasks.submit("alice", rec.job(name))
+    await asyncio.wait_for(tasks.submit("bob", rec.job("b1")), 1.0)
+    await settle()
+    assert rec.events == ["start a1", "start b1"]
+    for name in ("b1", "a1", "a2", "a3", "a4"):
+        rec.release(name)
+    await tasks.drain()
+
+
+@pytest.mark.parametrize(("limit", "backlog"), [(0, None), (0, 4), (4, 2)])
+def test_the_limit_is_at_least_one_and_at_most_the_backlog(limit, backlog):
     with pytest.raises(ValueError):
-        KeyedTasks(limit=0)
+        KeyedTasks(limit=limit, backlog=backlog)
