@@ -84,9 +84,16 @@ class Stack:
     def start(self) -> StackAddresses:
         s = self.settings
         started = time.monotonic()
+        running = read_stack_file(s.data_dir)
+        if running is not None and running.pid != os.getpid():
+            raise ComponentError(
+                f"a stack is already running from {s.data_dir} (pid {running.pid}, ingress {running.ingress_url}): "
+                f"stop it first, or give this one a data dir of its own (WXSTREAM_DATA_DIR)"
+            )
         self.echo(f"wxstream: starting the stack (data in {s.data_dir})")
         kafka_url = s.kafka_url
         if kafka_url is None:
+            self._forget_worker_state()
             broker, kafka_url = start_broker(self.log_dir)
             self.processes.append(broker)
             self._status("broker", kafka_url, broker)
@@ -137,6 +144,14 @@ class Stack:
         (s.data_dir / STACK_FILE).write_text(json.dumps(asdict(addresses), indent=2))
         self.echo(f"wxstream: up in {time.monotonic() - started:.1f}s")
         return addresses
+
+    def _forget_worker_state(self) -> None:
+        """The embedded broker starts empty, so the worker's tables, whose changelogs and
+        offsets it held, start empty too; Faust refuses local state ahead of its changelog."""
+        state = self.settings.data_dir / "worker"
+        if state.exists():
+            shutil.rmtree(state, ignore_errors=True)
+            self.echo(f"  (cleared the worker's tables in {state}: the embedded broker starts empty)")
 
     def _spawn(self, command: str, env: dict[str, str]) -> ManagedProcess:
         proc = ManagedProcess(

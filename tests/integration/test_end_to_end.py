@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.send import send_text
+from tests.integration.stack_helpers import running_stack
 
 pytestmark = pytest.mark.integration
 
@@ -17,3 +18,13 @@ async def test_signed_text_message_gets_its_reply_on_the_replies_topic(start_sta
 
     assert answer.text == "hello, 世界 👋"  # the echo model answers with the prompt
     assert answer.path == "passive"  # in time for WeChat's deadline: in the HTTP response
+
+
+async def test_a_stack_started_again_on_the_same_data_dir_comes_up_and_answers(stack_settings, demo_account):
+    # The embedded broker starts empty; the worker's tables from the first run must not
+    # stop the second (Faust refuses local state ahead of its changelog).
+    for text in ("first run", "second run"):
+        with running_stack(stack_settings) as stack:
+            answer = await send_text(stack.child_settings, demo_account, "o_e2e_restart", text, timeout=60)
+            assert answer.text == text
+

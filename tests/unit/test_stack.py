@@ -1,0 +1,26 @@
+"""What `wxstream up` checks before it starts anything."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+
+import pytest
+
+from app.embedded.process import ComponentError
+from app.settings import Settings
+from app.stack import STACK_FILE, Stack, StackAddresses
+
+
+def test_a_stack_already_running_from_the_data_dir_is_named_and_nothing_starts(tmp_path):
+    running = StackAddresses("127.0.0.1:9092", "127.0.0.1:8001", "http://127.0.0.1:8080", "http://127.0.0.1:6066", os.getppid())
+    (tmp_path / STACK_FILE).write_text(json.dumps(asdict(running)))
+    stack = Stack(Settings(data_dir=tmp_path), echo=lambda line: None)
+
+    with pytest.raises(ComponentError, match=rf"already running from {tmp_path} \(pid {os.getppid()}, ingress http://127.0.0.1:8080\)"):
+        stack.start()
+
+    assert stack.processes == []
+    stack.stop()
+    assert (tmp_path / STACK_FILE).exists(), "the running stack's file is left to it"
