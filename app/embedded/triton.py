@@ -9,16 +9,20 @@ with the library path and PATH its stubs need to find this interpreter's package
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import shutil
 import sys
 import sysconfig
+import time
 from pathlib import Path
 from typing import Sequence
 
 from app.embedded.process import ManagedProcess, free_port, http_ready
 
-__all__ = ("start_triton",)
+__all__ = ("start_triton", "remove_orphaned_shm")
+
+log = logging.getLogger("wxstream.embedded.triton")
 
 # Where models of triton_models/ keep what they build once (tiny GLM-4 weights, SmolLM2 converted from GGUF).
 MODEL_CACHE_ENV = "WXSTREAM_MODEL_CACHE"
@@ -57,6 +61,45 @@ def _environment(root: Path) -> dict[str, str]:
     return env
 
 
+SHM_DIR = Path("/dev/shm")
+SHM_PREFIX = "triton_python_backend_shm_region_"
+
+
+def remove_orphaned_shm(shm_dir: Path = SHM_DIR, min_age_s: float = 60.0) -> int:
+    """Delete the Python backend's shared-memory regions that no process maps any more;
+    returns how many. A tritonserver that is killed (crash tests, kill -9, OOM) leaves its
+    regions behind, 16 MiB each, until /dev/shm is full and no server starts. Regions
+    younger than `min_age_s` are left alone: a server starting elsewhere may not have
+    mapped them yet."""
+    now = time.time()
+    regions = set()
+    for path in shm_dir.glob(SHM_PREFIX + "*"):
+        try:
+            if now - path.stat().st_mtime >= min_age_s:
+                regions.add(str(path))
+        except OSError:
+            continue
+    if not regions:
+        return 0
+    for maps in Path("/proc").glob("[0-9]*/maps"):
+        try:
+            text = maps.read_text()
+        except OSError:  # gone, or another user's
+            continue
+        if SHM_PREFIX in text:
+            regions -= {line.split(maxsplit=5)[-1] for line in text.splitlines() if SHM_PREFIX in line}
+    removed = 0
+    for region in regions:
+        try:
+            os.unlink(region)
+            removed += 1
+        except OSError:
+            pass
+    if removed:
+        log.info("removed %d shared-memory regions left in %s by tritonservers that were killed", removed, shm_dir)
+    return removed
+
+
 def start_triton(
     model_repository: Path,
     data_dir: Path,
@@ -73,6 +116,7 @@ def start_triton(
     process and its gRPC `host:port`. With `models`, only those are loaded (`*`: all),
     at start, and the server is ready once they are; without, every model in the
     repository."""
+    remove_orphaned_shm()
     root = _pytriton_root()
     server_root = root / "tritonserver"
     http_port = http_port or free_port(host)
