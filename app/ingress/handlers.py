@@ -23,7 +23,6 @@ from app.wechat import CallbackQuery, Decoded, WeChatError
 from app.wechat.messages import Message
 from app.wechat.errors import SignatureError, TooLargeError
 from app.wechat.replies import ACK_BODY, TextReply
-from app.wechat.signature import check_timestamp
 
 log = logging.getLogger("wxstream.ingress")
 
@@ -83,7 +82,8 @@ async def verify_url(request: web.Request) -> web.Response:
     """GET: WeChat's URL verification; answer `echostr` when the signature is valid."""
     account = _account(request)
     try:
-        echostr = account.codec.verify_url(CallbackQuery.from_mapping(request.query))
+        query = CallbackQuery.from_mapping(request.query)
+        echostr = account.codec.verify_url(query, now=time.time(), window_s=request.app[SETTINGS].timestamp_window_s)
     except WeChatError as error:
         return _rejected(request, account, error.reason, _status(error), error.message)
     return web.Response(text=echostr)
@@ -106,8 +106,7 @@ async def callback(request: web.Request) -> web.Response:
     now = time.time()
     query = CallbackQuery.from_mapping(request.query)
     try:
-        check_timestamp(query.timestamp, now, settings.timestamp_window_s)
-        decoded = account.codec.decode(query, body)
+        decoded = account.codec.decode(query, body, now=now, window_s=settings.timestamp_window_s)
     except WeChatError as error:
         return _rejected(request, account, error.reason, _status(error), error.message)
 

@@ -55,6 +55,11 @@ class Decoded:
     key_index: int | None = None
 
 
+def _check_fresh(query: CallbackQuery, now: float | None, window_s: float) -> None:
+    if now is not None:
+        signature.check_timestamp(query.timestamp, now, window_s)
+
+
 class CallbackCodec:
     """Verifies and decodes callbacks for one account, and encodes its passive replies.
 
@@ -83,28 +88,34 @@ class CallbackCodec:
         self.max_bytes = max_bytes
         self.crypto = MessageCrypto(appid, aes_keys, random_bytes) if aes_keys else None
 
-    def verify_url(self, query: CallbackQuery) -> str:
-        """GET URL verification: the `echostr` to answer with when the signature is valid."""
+    def verify_url(self, query: CallbackQuery, *, now: float | None = None, window_s: float = 0.0) -> str:
+        """GET URL verification: the `echostr` to answer with when the signature is valid
+        (and, given `now`, its timestamp within `window_s` of it)."""
         signature.verify(query.signature, self.token, query.timestamp, query.nonce)
+        _check_fresh(query, now, window_s)
         return query.echostr
 
-    def decode(self, query: CallbackQuery, body: bytes) -> Decoded:
-        """Verify and decode a POSTed callback according to the account's mode."""
+    def decode(self, query: CallbackQuery, body: bytes, *, now: float | None = None, window_s: float = 0.0) -> Decoded:
+        """Verify and decode a POSTed callback according to the account's mode. Given
+        `now`, a correctly signed callback whose timestamp is further than `window_s` from
+        it is a replay (TimestampError), found before the message is parsed or decrypted."""
         if query.encrypted:
             if self.mode == "plain" or self.crypto is None:
                 raise ModeError("encrypted callback for an account in plain mode")
-            return self._decode_encrypted(query, body)
+            return self._decode_encrypted(query, body, now, window_s)
         if self.mode == "safe":
             raise ModeError("unencrypted callback for an account in safe mode")
         signature.verify(query.signature, self.token, query.timestamp, query.nonce)
+        _check_fresh(query, now, window_s)
         return Decoded(from_fields(parse_fields(body, max_bytes=self.max_bytes)), encrypted=False)
 
-    def _decode_encrypted(self, query: CallbackQuery, body: bytes) -> Decoded:
+    def _decode_encrypted(self, query: CallbackQuery, body: bytes, now: float | None, window_s: float) -> Decoded:
         assert self.crypto is not None
         encrypt = parse_fields(body, max_bytes=self.max_bytes).get("Encrypt")
         if not encrypt:
             raise XMLError("encrypted callback without an <Encrypt> element")
         signature.verify(query.msg_signature, self.token, query.timestamp, query.nonce, encrypt)
+        _check_fresh(query, now, window_s)
         opened = self.crypto.decrypt(encrypt)
         fields = parse_fields(opened.message, max_bytes=self.max_bytes)
         return Decoded(from_fields(fields), encrypted=True, key_index=opened.key_index)

@@ -17,6 +17,7 @@ from app.wechat.errors import (
     CipherError,
     ModeError,
     SignatureError,
+    TimestampError,
     TooLargeError,
     XMLError,
 )
@@ -409,3 +410,40 @@ def test_round_trip_after_rotation(account, content):
     query, body = sender.encode_callback(text_xml(content), timestamp=TIMESTAMP, nonce=NONCE, encrypted=True)
     decoded = receiver.decode(CallbackQuery.from_mapping(query), body)
     assert (decoded.message.content, decoded.key_index) == (content, 1)
+
+
+# Timestamps: a replay is a correctly signed request with an old timestamp
+
+STALE = int(TIMESTAMP) + 301.0  # `now` 301 s after TIMESTAMP, window 300 s
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_a_signed_request_with_an_old_timestamp_is_a_replay(account, encrypted):
+    codec = account.codec("compat")
+    query, body = codec.encode_callback(text_xml(), timestamp=TIMESTAMP, nonce=NONCE, encrypted=encrypted)
+    query = CallbackQuery.from_mapping(query)
+
+    assert codec.decode(query, body, now=STALE - 2, window_s=300).message.content == "hello"
+    with pytest.raises(TimestampError):
+        codec.decode(query, body, now=STALE, window_s=300)
+    assert codec.decode(query, body).message.content == "hello", "no `now`: no freshness check"
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_a_forged_request_with_an_old_timestamp_is_a_forgery_not_a_replay(account, encrypted):
+    codec = account.codec("compat")
+    query, body = codec.encode_callback(text_xml(), timestamp=TIMESTAMP, nonce=NONCE, encrypted=encrypted)
+    forged = CallbackQuery.from_mapping({**query, "signature": "0" * 40, "msg_signature": "0" * 40})
+
+    with pytest.raises(SignatureError) as caught:
+        codec.decode(forged, body, now=STALE, window_s=300)
+    assert caught.value.reason == "bad_signature"
+
+
+def test_url_verification_with_an_old_timestamp_is_a_replay(account):
+    query = CallbackQuery(timestamp=TIMESTAMP, nonce=NONCE, signature=signature.sign(account.token, TIMESTAMP, NONCE), echostr="42")
+    codec = account.codec("plain")
+
+    assert codec.verify_url(query, now=STALE - 2, window_s=300) == "42"
+    with pytest.raises(TimestampError):
+        codec.verify_url(query, now=STALE, window_s=300)
