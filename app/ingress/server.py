@@ -57,8 +57,9 @@ def create_web_app(settings: Settings, accounts: Mapping[str, Account]) -> web.A
     if not settings.kafka_url:
         raise ValueError("the ingress needs WXSTREAM_KAFKA_URL (`wxstream up` sets it for the embedded broker)")
     bootstrap = settings.kafka_url
-    # aiohttp's own limit is a backstop; the handler answers 413 with metrics first.
-    app = web.Application(client_max_size=settings.max_body_bytes + 1)
+    # The handler answers 413 (with metrics) from the Content-Length; aiohttp's limit,
+    # which a chunked body meets while being read, is the same.
+    app = web.Application(client_max_size=settings.max_body_bytes)
     app[handlers.SETTINGS] = settings
     app[handlers.ACCOUNTS] = accounts
     app[handlers.METRICS] = metrics = IngressMetrics()

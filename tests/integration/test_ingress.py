@@ -138,6 +138,18 @@ async def test_replayed_request_outside_the_timestamp_window_is_rejected(stack, 
     assert (status, text.strip()) == (403, "stale_timestamp")
 
 
+async def test_a_chunked_body_one_byte_over_the_limit_is_rejected(stack, accounts):
+    query, _ = callback(accounts["plain"], text_xml("o_chunked", "x"), encrypted=False)
+    body = b"<xml>" + b"x" * (stack.child_settings.max_body_bytes - 10) + b"</xml>"
+    assert len(body) == stack.child_settings.max_body_bytes + 1
+
+    async def chunked():  # no Content-Length: the limit is met while reading
+        yield body[:1000]
+        yield body[1000:]
+
+    assert await post(stack, "/wechat/plain", query, chunked()) == (413, "too_large\n")
+
+
 async def test_unknown_account_wrong_method_and_content_type(stack, accounts):
     query, body = callback(accounts["plain"], text_xml("o_x", "x"), encrypted=False)
     assert (await post(stack, "/wechat/nobody", query, body))[0] == 404
@@ -155,6 +167,10 @@ async def test_url_verification_answers_echostr_only_when_signed(stack, accounts
             assert (response.status, await response.text()) == (200, "4375120948345356249")
         async with session.get(url, params={**query, "signature": "f" * 40, "echostr": "1"}) as response:
             assert response.status == 403
+    stale, _ = callback(accounts["plain"], "", encrypted=False, timestamp=int(time.time()) - 3600)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url, params={**stale, "echostr": "1"}) as response:
+            assert (response.status, await response.text()) == (403, "stale_timestamp\n")
 
 
 async def test_ops_endpoints(stack, accounts):
