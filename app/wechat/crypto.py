@@ -16,7 +16,7 @@ import hmac
 import os
 import struct
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from Crypto.Cipher import AES
@@ -34,7 +34,7 @@ _LENGTH = struct.Struct(">I")
 class AESKey:
     """A decoded EncodingAESKey (32 bytes); the IV is its first 16 bytes."""
 
-    key: bytes
+    key: bytes = field(repr=False)  # a secret: never in a log line
 
     @classmethod
     def from_encoding_aes_key(cls, encoding_aes_key: str) -> "AESKey":

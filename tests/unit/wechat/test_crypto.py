@@ -281,3 +281,8 @@ def test_vector_file_is_complete(vectors):
         "verify_url_encrypted_echostr",
     }
     assert all(v["strict_reference_outcome"] for v in vectors if v.get("negative"))
+
+
+def test_a_keys_repr_does_not_show_the_key():
+    key = AESKey.from_encoding_aes_key("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")
+    assert key.key.hex() not in repr(key) and str(key.key) not in repr(key)
