@@ -100,7 +100,11 @@ def cmd_send(args: argparse.Namespace) -> int:
 def cmd_decode(args: argparse.Namespace) -> int:
     from app.decode import decode_callback
 
-    body = sys.stdin.buffer.read() if args.body == "-" else Path(args.body).read_bytes()
+    try:
+        body = sys.stdin.buffer.read() if args.body == "-" else Path(args.body).read_bytes()
+    except OSError as exc:
+        print(f"wxstream decode: cannot read the body: {exc}", file=sys.stderr)
+        return 2
     return decode_callback(
         token=args.token, appid=args.appid, aes_keys=args.aes_key, query=args.query, body=body, window_s=args.window
     )

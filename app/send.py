@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from app.accounts import Account
 from app.stack import read_stack_file
@@ -86,7 +87,11 @@ async def send_text(settings: Settings, account: Account, openid: str, text: str
         xml, timestamp=str(now), nonce=str(secrets.randbelow(10**9)), encrypted=account.mode != "plain", openid=openid
     )
     consumer = AIOKafkaConsumer(bootstrap_servers=endpoints.kafka_url, enable_auto_commit=False)
-    await consumer.start()
+    try:
+        await consumer.start()
+    except KafkaError as exc:
+        await consumer.stop()
+        raise SendError(f"cannot reach the broker at {endpoints.kafka_url}: {exc}") from None
     try:
         partitions = [TopicPartition(REPLIES.name, p) for p in sorted(consumer.partitions_for_topic(REPLIES.name) or ())]
         if not partitions:
@@ -112,7 +117,8 @@ async def _through_simulator(simulator: str, account: Account, openid: str, text
             seen = len(await _received(session, simulator, account.name, openid))
             payload = {"account": account.name, "openid": openid, "text": text}
             async with session.post(f"{simulator}/_sim/send", json=payload) as response:
-                response.raise_for_status()
+                if response.status >= 400:
+                    raise SendError(f"the WeChat simulator refused the message ({response.status}): {(await response.text()).strip()}")
                 outcome = await response.json()
         except aiohttp.ClientError as exc:
             raise SendError(f"cannot reach the WeChat simulator at {simulator}: {exc}") from None

@@ -18,6 +18,7 @@ PREFIX = "WXSTREAM_"
 # Bytes per partition and produce request; aiokafka's and Faust's default.
 PRODUCER_BATCH_BYTES = 16384
 SECRETS = frozenset({"admin_token"})
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 # WeChat gives up on a callback attempt after this long and retries (3 attempts in all).
 WECHAT_DEADLINE_S = 5.0
 
@@ -240,6 +241,8 @@ class Settings:
                 f"{PREFIX}UNCERTIFIED_HOLD_S ({self.uncertified_hold_s:g}) + 6: a reply held across WeChat's "
                 "retries must get its last chance at a passive answer before the sender takes it over"
             )
+        if self.log_level.lower() not in LOG_LEVELS:
+            raise SettingsError(f"{PREFIX}LOG_LEVEL={self.log_level!r}: expected one of {', '.join(LOG_LEVELS)}")
         if self.passive_reply_wait_s >= WECHAT_DEADLINE_S:
             raise SettingsError(
                 f"{PREFIX}PASSIVE_REPLY_WAIT_S must be below WeChat's {WECHAT_DEADLINE_S:g} s deadline, "

@@ -17,7 +17,7 @@ from app.faust_transport import broker_url
 from app.outbound.api import WECHAT_API_URL, WeChatApi
 from app.outbound.sender import Sender
 from app.outbound.tokens import TokenCache
-from app.settings import PRODUCER_BATCH_BYTES, Settings
+from app.settings import PRODUCER_BATCH_BYTES, Settings, SettingsError
 from app.status.sensor import PrometheusSensor
 from app.topics import Topics
 from app.worker_views import install_views
@@ -51,9 +51,9 @@ def kafka_options(settings: Settings) -> dict[str, object]:
 
 def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: str = "rocksdb://") -> faust.App:
     if not settings.kafka_url:
-        raise ValueError("the worker needs WXSTREAM_KAFKA_URL (`wxstream up` sets it for the embedded broker)")
+        raise SettingsError("the worker needs WXSTREAM_KAFKA_URL (`wxstream up` sets it for the embedded broker)")
     if not settings.triton_url:
-        raise ValueError("the worker needs WXSTREAM_TRITON_URL (`wxstream up` sets it for the embedded server)")
+        raise SettingsError("the worker needs WXSTREAM_TRITON_URL (`wxstream up` sets it for the embedded server)")
     app = App(
         APP_ID,
         store=store,

@@ -20,7 +20,7 @@ from app.ingress.passive import ReplyWaiter
 from app.ingress.publisher import RawEventPublisher
 from app.ingress.spool import Spool
 from app.kafka_admin import ensure_topics
-from app.settings import Settings
+from app.settings import Settings, SettingsError
 
 __all__ = ("create_web_app", "run_ingress", "spool_dir")
 
@@ -55,7 +55,7 @@ async def _locked_spool(directory: Path) -> AsyncIterator[Spool]:
 
 def create_web_app(settings: Settings, accounts: Mapping[str, Account]) -> web.Application:
     if not settings.kafka_url:
-        raise ValueError("the ingress needs WXSTREAM_KAFKA_URL (`wxstream up` sets it for the embedded broker)")
+        raise SettingsError("the ingress needs WXSTREAM_KAFKA_URL (`wxstream up` sets it for the embedded broker)")
     bootstrap = settings.kafka_url
     # The handler answers 413 (with metrics) from the Content-Length; aiohttp's limit,
     # which a chunked body meets while being read, is the same.
