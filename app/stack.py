@@ -90,6 +90,8 @@ class Stack:
                 f"a stack is already running from {s.data_dir} (pid {running.pid}, ingress {running.ingress_url}): "
                 f"stop it first, or give this one a data dir of its own (WXSTREAM_DATA_DIR)"
             )
+        if s.triton_url is None:
+            self._check_models()
         self.echo(f"wxstream: starting the stack (data in {s.data_dir})")
         kafka_url = s.kafka_url
         if kafka_url is None:
@@ -144,6 +146,18 @@ class Stack:
         (s.data_dir / STACK_FILE).write_text(json.dumps(asdict(addresses), indent=2))
         self.echo(f"wxstream: up in {time.monotonic() - started:.1f}s")
         return addresses
+
+    def _check_models(self) -> None:
+        """Fail before starting anything when the embedded tritonserver is to load a model
+        that triton_models/ does not have (it would only say so in its log)."""
+        s = self.settings
+        have = sorted(p.parent.name for p in s.triton_models.glob("*/config.pbtxt"))
+        missing = [name for name in {s.model_name, *s.triton_model_names} - {"*"} if name not in have]
+        if missing:
+            raise ComponentError(
+                f"no model {', '.join(map(repr, sorted(missing)))} in {s.triton_models} "
+                f"(WXSTREAM_MODEL_NAME, WXSTREAM_MODEL_CANDIDATE, WXSTREAM_TRITON_LOAD_MODELS); it has: {', '.join(have)}"
+            )
 
     def _forget_worker_state(self) -> None:
         """The embedded broker starts empty, so the worker's tables, whose changelogs and

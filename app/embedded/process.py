@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -62,6 +63,10 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+# The first line of a run's log that reads like the cause of a failure.
+_ERROR_LINE = re.compile(r"\b(ERROR|CRITICAL|FATAL|Traceback|[A-Za-z]+(Error|Exception))\b|^E\d{4} ")
+
+
 class ManagedProcess:
     """One supervised child; its output goes to `log_path`."""
 
@@ -79,6 +84,7 @@ class ManagedProcess:
         self.env = dict(env) if env is not None else None
         self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
+        self._log_start = 0  # where this run's output begins in the (appended) log
 
     @property
     def pid(self) -> int | None:
@@ -91,6 +97,7 @@ class ManagedProcess:
     def start(self) -> "ManagedProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
+            self._log_start = log.tell()
             self.proc = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,
@@ -138,12 +145,19 @@ class ManagedProcess:
             self.proc.wait()
 
     def log_tail(self, lines: int = 15) -> str:
+        """This run's first error line (the cause, which shutdown noise often follows)
+        and its last `lines` lines, for an error message."""
         try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+            with open(self.log_path, "rb") as log:
+                log.seek(self._log_start)
+                text = log.read().decode("utf-8", errors="replace")
         except FileNotFoundError:
             return ""
-        tail = "\n".join(text.rstrip().splitlines()[-lines:])
-        return f"\n--- last lines of {self.log_path} ---\n{tail}" if tail else ""
+        run = text.rstrip().splitlines()
+        first = next((line for line in run if _ERROR_LINE.search(line)), None)
+        cause = f"\n--- first error in {self.log_path} ---\n{first.strip()}" if first else ""
+        tail = "\n".join(run[-lines:])
+        return f"{cause}\n--- last lines of {self.log_path} ---\n{tail}" if tail else ""
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

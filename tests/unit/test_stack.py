@@ -24,3 +24,11 @@ def test_a_stack_already_running_from_the_data_dir_is_named_and_nothing_starts(t
     assert stack.processes == []
     stack.stop()
     assert (tmp_path / STACK_FILE).exists(), "the running stack's file is left to it"
+
+
+def test_a_model_missing_from_the_repository_is_named_before_anything_starts(tmp_path):
+    stack = Stack(Settings(data_dir=tmp_path, model_name="nosuch"), echo=lambda line: None)
+
+    with pytest.raises(ComponentError, match=r"no model 'nosuch' in .*triton_models .*it has: .*echo"):
+        stack.start()
+    assert stack.processes == []
