@@ -43,6 +43,13 @@ def run_simulate(
         return 0
     except OSError as exc:  # the port is taken, most likely
         echo(f"wxstream simulate: cannot serve on {args.host}: {exc}")
+        stack = read_stack_file(settings.data_dir)
+        if stack is not None and stack.simulator_url:
+            echo(
+                f"wxstream simulate: the running stack serves its own simulator at {stack.simulator_url}, which does not "
+                "know this run's users; start the stack with WXSTREAM_WECHAT_API_URL=http://127.0.0.1:8082 and run "
+                "`wxstream simulate --port 8082 ...` (README, \"Playing WeChat\")"
+            )
         return 1
 
 
