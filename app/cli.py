@@ -38,7 +38,8 @@ def _logging(settings: Settings) -> None:
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM stops `up` the way Ctrl-C does: every component, in reverse order."""
+    """SIGTERM and SIGINT stop `up` the way Ctrl-C does: every component, in reverse
+    order. SIGINT too, because a shell starts background jobs with it ignored."""
     raise KeyboardInterrupt
 
 
@@ -49,6 +50,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = _settings(args)
     load_accounts(settings)  # fail before starting anything, and create the demo account
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     stack = Stack(settings)
     try:
         with stack:
