@@ -21,7 +21,13 @@ WECHAT_API_URL = "https://api.weixin.qq.com"
 
 class ApiError(RuntimeError):
     """No errcode came back: network error, timeout, an HTTP error or a body that is not
-    WeChat's JSON. Worth retrying, like errcode -1."""
+    WeChat's JSON. `may_have_arrived` is true when the request reached WeChat (anything but
+    a failed connection) and it had an effect for a user: a timeout may have come after
+    WeChat delivered the message, so sending it again could show it twice."""
+
+    def __init__(self, message: str, *, may_have_arrived: bool = False) -> None:
+        super().__init__(message)
+        self.may_have_arrived = may_have_arrived
 
 
 @dataclass(frozen=True)
@@ -62,13 +68,16 @@ class WeChatApi:
 
     async def send_text(self, access_token: str, openid: str, content: str) -> int:
         payload = {"touser": openid, "msgtype": "text", "text": {"content": content}}
-        return _errcode(await self._call("custom_send", "/cgi-bin/message/custom/send", payload, access_token))
+        return _errcode(await self._call("custom_send", "/cgi-bin/message/custom/send", payload, access_token, delivers=True))
 
     async def typing(self, access_token: str, openid: str) -> int:
         payload = {"touser": openid, "command": "Typing"}
         return _errcode(await self._call("typing", "/cgi-bin/message/custom/typing", payload, access_token))
 
-    async def _call(self, endpoint: str, path: str, payload: dict[str, Any], access_token: str | None = None) -> dict:
+    async def _call(
+        self, endpoint: str, path: str, payload: dict[str, Any], access_token: str | None = None, *, delivers: bool = False
+    ) -> dict:
+        """POST to WeChat; `delivers`: the call shows the user something."""
         params = {"access_token": access_token} if access_token is not None else None
         started = time.perf_counter()
         body: object = None
@@ -77,15 +86,17 @@ class WeChatApi:
         try:
             async with self._session.post(self._base + path, json=payload, params=params, timeout=self._timeout) as response:
                 if response.status != 200:
-                    raise ApiError(f"{endpoint}: HTTP {response.status}")
+                    raise ApiError(f"{endpoint}: HTTP {response.status}", may_have_arrived=delivers)
                 body = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        except aiohttp.ClientConnectorError as exc:  # never reached WeChat
             raise ApiError(f"{endpoint}: {type(exc).__name__}: {exc}") from None
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise ApiError(f"{endpoint}: {type(exc).__name__}: {exc}", may_have_arrived=delivers) from None
         finally:
             errcode = str(body.get("errcode", 0)) if isinstance(body, dict) else "error"
             self._metrics.api_duration.labels(endpoint, errcode).observe(time.perf_counter() - started)
         if not isinstance(body, dict):
-            raise ApiError(f"{endpoint}: expected a JSON object, got {body!r:.80}")
+            raise ApiError(f"{endpoint}: expected a JSON object, got {body!r:.80}", may_have_arrived=delivers)
         return body
 
 

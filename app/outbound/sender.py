@@ -1,8 +1,11 @@
 """Sending one text message to one user, whatever WeChat answers: the retry loop.
 
-Credential errors get one token refresh; -1 and network errors get jittered retries up
-to the budget; WeChat's "not now" answers (48 h window, too many messages, no API) come
+Credential errors get one token refresh; -1 and failed connections get jittered retries
+up to the budget; WeChat's "not now" answers (48 h window, too many messages, no API) come
 back as MAILBOX, everything else as DEAD_LETTER with the reason, for the caller to act on.
+A send that reached WeChat but got no answer (a timeout, a dropped connection) is not
+retried: the message may have arrived, and WeChat has no way to send it only once. It is
+dead-lettered with that reason, as a send interrupted by a crash is.
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ class Sender:
             except TokenRefused as exc:
                 errcode, reason = exc.errcode, str(exc)
             except ApiError as exc:
+                if exc.may_have_arrived:
+                    return Outcome(Action.DEAD_LETTER, f"{exc}; it may have arrived, so it is not sent again", failures)
                 errcode, reason = -1, str(exc)
             action = action_for(errcode)
             if action is Action.REFRESH_TOKEN and not refreshed and token:

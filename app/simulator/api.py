@@ -32,6 +32,9 @@ def _endpoint(name: str, rule: Rule) -> Callable[[web.Request], Awaitable[web.Re
         state = request.app[STATE]
         delay = state.faults.latency(name)
         if delay:
+            # WeChat has the whole request before it is slow to answer: a client that
+            # gives up meanwhile does not stop the effect (a message still arrives).
+            await request.read()
             await asyncio.sleep(delay)
         injected = state.faults.draw(name)
         body = error_body(injected) if injected is not None else await rule(request, state)

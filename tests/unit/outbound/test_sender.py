@@ -1,6 +1,7 @@
 """The sender and its token cache against the WeChat simulator, in process: tokens
-fetched once and renewed on 40001/42001, retries on -1 and network errors, mailbox on
-WeChat's "not now" answers, dead letters for the rest."""
+fetched once and renewed on 40001/42001, retries on -1 and failed connections, mailbox on
+WeChat's "not now" answers, dead letters for the rest, and for a send that timed out
+(it may have arrived)."""
 
 from __future__ import annotations
 
@@ -141,6 +142,20 @@ async def test_network_errors_are_retried_then_dead_lettered():
     finally:
         await api.close()
     assert outcome.action is Action.DEAD_LETTER and outcome.retries == 2
+
+
+async def test_a_send_that_times_out_is_not_sent_again(sim):
+    api = WeChatApi(sim.api._base, 0.2, sim.metrics)
+    sender = Sender(api, TokenCache(api), RetryPolicy(3, 0.01, 0.01))
+    sim.state.faults.set("custom_send", latency_s=0.4)  # WeChat delivers, after the client gave up
+    try:
+        outcome = await sender.send_text(SHOP, USER, "hi")
+        await asyncio.sleep(0.4)
+    finally:
+        await api.close()
+    assert outcome.action is Action.DEAD_LETTER and outcome.retries == 0
+    assert "may have arrived" in outcome.reason
+    assert sim.received() == ["hi"]
 
 
 async def test_token_refused_names_the_account_and_errcode(sim):
