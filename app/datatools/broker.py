@@ -14,9 +14,9 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
-from kafka.structs import OffsetAndTimestamp
 
 from app.datatools.records import TopicRecord, decode
+from app.offsets import first_offset_at
 from app.send import SendError, resolve_endpoints
 from app.settings import Settings
 from app.topics import TopicSpec
@@ -30,7 +30,6 @@ __all__ = (
     "open_producer",
     "partitions_of",
     "spans_from",
-    "first_offset_at",
     "read",
     "topic_record",
 )
@@ -108,18 +107,6 @@ class Span:
 
     start: int
     stop: int
-
-
-def first_offset_at(found: OffsetAndTimestamp | None, target_ms: int, begin: int, end: int) -> int:
-    """Where records at or after `target_ms` start, from the broker's answer to a lookup by
-    time. A broker that answers without a record's timestamp (the embedded one always says
-    offset 0, timestamp -1) is read from the beginning instead; readers then skip records
-    before the target themselves."""
-    if found is None:  # no record that late
-        return end
-    if found.timestamp < target_ms:  # not a real answer
-        return begin
-    return min(max(found.offset, begin), end)
 
 
 def spans_from(

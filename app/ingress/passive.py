@@ -1,9 +1,10 @@
 """Following the replies topic so that a callback can be answered with its own reply.
 
-Every ingress process reads all partitions of the replies topic from the moment it
-starts (no consumer group: nothing to commit, nothing to rebalance) and keeps each reply
-for a short while, so that WeChat's retries of a message, which may reach any ingress
-process, can pick the reply up too.
+Every ingress process reads all partitions of the replies topic (no consumer group:
+nothing to commit, nothing to rebalance), from the replies of the last `keep_s` seconds
+on, and keeps each reply for `keep_s`, so that WeChat's retries of a message, which may
+reach any ingress process, can pick the reply up too: also a process started after the
+reply, e.g. in place of one killed after it claimed the reply but before it answered.
 
 A reply is found by account, user and message id together: a callback that names
 another user's message id (which a plain-mode body can, as WeChat does not sign it)
@@ -19,6 +20,7 @@ import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from app.offsets import first_offset_at
 from app.topics import REPLIES, Reply
 
 __all__ = ("ReplyWaiter",)
@@ -45,7 +47,12 @@ class ReplyWaiter:
         await self._consumer.start()
         partitions = [TopicPartition(REPLIES.name, p) for p in self._consumer.partitions_for_topic(REPLIES.name) or ()]
         self._consumer.assign(partitions)
-        await self._consumer.seek_to_end(*partitions)
+        since_ms = int((time.time() - self._keep_s) * 1000)
+        begins = await self._consumer.beginning_offsets(partitions)
+        ends = await self._consumer.end_offsets(partitions)
+        found = await self._consumer.offsets_for_times({tp: since_ms for tp in partitions})
+        for tp in partitions:
+            self._consumer.seek(tp, first_offset_at(found.get(tp), since_ms, begins[tp], ends[tp]))
         self._task = asyncio.create_task(self._follow(), name="wxstream-reply-follower")
 
     async def stop(self) -> None:
@@ -96,8 +103,11 @@ class ReplyWaiter:
                 await asyncio.sleep(1.0)
                 continue
             now = time.monotonic()
+            too_old_ms = (time.time() - self._keep_s) * 1000
             for records in batches.values():
                 for record in records:
+                    if record.timestamp < too_old_ms:  # read on the way to the recent ones
+                        continue
                     try:
                         self._arrived(Reply.loads(record.value), now)
                     except Exception as exc:  # a malformed record must not stop the follower

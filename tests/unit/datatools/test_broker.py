@@ -8,7 +8,8 @@ import os
 import pytest
 from kafka.structs import OffsetAndTimestamp
 
-from app.datatools.broker import DataToolError, find_bootstrap, first_offset_at
+from app.datatools.broker import DataToolError, find_bootstrap
+from app.offsets import first_offset_at
 from app.settings import Settings
 
 TARGET = 1_800_000_000_000
