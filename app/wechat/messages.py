@@ -244,11 +244,16 @@ _REQUIRED = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
 
 
 def dedupe_key(fields: Mapping[str, str]) -> str:
-    """WeChat's retry identity: `MsgId` for messages, FromUserName + CreateTime for events."""
+    """WeChat's retry identity: `MsgId` for messages; for events, which have none,
+    FromUserName + CreateTime (WeChat's advice) + Event + EventKey, so that two events of
+    one user in the same second (a subscribe and a LOCATION, two menu clicks) stay two.
+    A retry repeats every field, so it still has the same key."""
     msg_id = fields.get("MsgId")
     if msg_id and fields.get("MsgType") != "event":
         return f"msg:{msg_id}"
-    return f"evt:{fields.get('FromUserName', '')}:{fields.get('CreateTime', '')}"
+    return ":".join(
+        ("evt", fields.get("FromUserName", ""), fields.get("CreateTime", ""), fields.get("Event", ""), fields.get("EventKey", ""))
+    )
 
 
 def from_fields(fields: Mapping[str, str]) -> Message:

@@ -60,7 +60,7 @@ def test_success_for_an_event():
     query, body = callback(encrypted=False, keys=(), fields=fields)
     rc, out, _ = run(query, body)
     assert rc == 0
-    assert json.loads(out) == {**fields, "dedupe_key": "evt:oUser:1714000000"}
+    assert json.loads(out) == {**fields, "dedupe_key": "evt:oUser:1714000000:subscribe:qrscene_7"}
 
 
 def test_query_may_start_with_question_mark():

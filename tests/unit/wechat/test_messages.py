@@ -147,7 +147,7 @@ def test_subscribe():
     assert type(message) is m.SubscribeEvent
     assert_common(message, "event")
     assert (message.event, message.event_key, message.ticket, message.scene) == ("subscribe", "", "", "")
-    assert message.dedupe_key == f"evt:{FROM}:{TIME}"
+    assert message.dedupe_key == f"evt:{FROM}:{TIME}:subscribe:"
 
 
 def test_subscribe_from_qr_code():
@@ -199,7 +199,7 @@ def test_template_send_job_finish():
     message = event("TEMPLATESENDJOBFINISH", "<MsgID>200163836</MsgID><Status><![CDATA[success]]></Status>")
     assert type(message) is m.TemplateSendJobFinishEvent
     assert (message.msg_id, message.status) == (200163836, "success")
-    assert message.dedupe_key == f"evt:{FROM}:{TIME}"
+    assert message.dedupe_key == f"evt:{FROM}:{TIME}:TEMPLATESENDJOBFINISH:"
 
 
 def test_mass_send_job_finish():
@@ -255,7 +255,7 @@ def test_unknown_event_keeps_raw_fields():
     assert type(message) is m.UnknownEvent
     assert message.event == "debug_demo"
     assert message.raw["debug_str"] == "hello world"
-    assert message.dedupe_key == f"evt:{FROM}:{TIME}"
+    assert message.dedupe_key == f"evt:{FROM}:{TIME}:debug_demo:"
 
 
 def test_event_without_event_tag_is_unknown_event():
@@ -278,7 +278,7 @@ def test_xml_vector_messages(xml_request_vector):
         assert message.dedupe_key == f"msg:{fields['MsgId']}"
     else:
         assert type(message) is m.UnknownEvent
-        assert message.dedupe_key == f"evt:{fields['FromUserName']}:{fields['CreateTime']}"
+        assert message.dedupe_key == f"evt:{fields['FromUserName']}:{fields['CreateTime']}:{fields.get('Event', '')}:{fields.get('EventKey', '')}"
 
 
 def test_raw_keeps_every_field_and_is_read_only():
@@ -398,11 +398,12 @@ def test_absent_optional_fields_get_defaults():
     "fields, key",
     [
         ({"MsgType": "text", "MsgId": "42", "FromUserName": "u", "CreateTime": "1"}, "msg:42"),
-        ({"MsgType": "event", "MsgId": "42", "FromUserName": "u", "CreateTime": "1"}, "evt:u:1"),
-        ({"MsgType": "event", "MsgID": "42", "FromUserName": "u", "CreateTime": "1"}, "evt:u:1"),
-        ({"MsgType": "text", "MsgId": "", "FromUserName": "u", "CreateTime": "1"}, "evt:u:1"),
-        ({"MsgType": "text", "FromUserName": "u", "CreateTime": "1"}, "evt:u:1"),
-        ({}, "evt::"),
+        ({"MsgType": "event", "MsgId": "42", "FromUserName": "u", "CreateTime": "1"}, "evt:u:1::"),
+        ({"MsgType": "event", "MsgID": "42", "FromUserName": "u", "CreateTime": "1", "Event": "TEMPLATESENDJOBFINISH"}, "evt:u:1:TEMPLATESENDJOBFINISH:"),
+        ({"MsgType": "text", "MsgId": "", "FromUserName": "u", "CreateTime": "1"}, "evt:u:1::"),
+        ({"MsgType": "text", "FromUserName": "u", "CreateTime": "1"}, "evt:u:1::"),
+        ({"MsgType": "event", "FromUserName": "u", "CreateTime": "1", "Event": "CLICK", "EventKey": "menu:a"}, "evt:u:1:CLICK:menu:a"),
+        ({}, "evt::::"),
     ],
 )
 def test_dedupe_key(fields, key):
@@ -420,7 +421,9 @@ def test_dedupe_key_identifies_retries(sender, create_time, msg_id):
     assert text.dedupe_key == f"msg:{msg_id}"
     assert text.msg_id == msg_id
     click = m.from_fields({**base, "MsgType": "event", "Event": "CLICK", "EventKey": "k"})
-    assert click.dedupe_key == f"evt:{sender}:{create_time}"
+    assert click.dedupe_key == f"evt:{sender}:{create_time}:CLICK:k"
+    other = m.from_fields({**base, "MsgType": "event", "Event": "CLICK", "EventKey": "k2"})
+    assert other.dedupe_key != click.dedupe_key, "another click in the same second is another event"
 
 
 MSG_TYPES = ["text", "image", "voice", "video", "shortvideo", "location", "link", "event", "Event", "file"]
