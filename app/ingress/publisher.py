@@ -160,10 +160,17 @@ class RawEventPublisher:
     async def _drain_once(self) -> None:
         assert self._spool is not None
         records = await asyncio.to_thread(self._spool.peek, DRAIN_BATCH)
-        for record in records:
-            # Unbounded here: a record given up on would stay queued in the producer and
-            # a retry would queue a second copy. The producer fails it after its timeout.
-            await self._batcher.send(RAW_EVENTS.name, record.key, record.value, bounded=False)
+        # All at once, so a batch costs about one round trip, not one per record: the
+        # producer keeps each partition's records in order. Unbounded here: a record given
+        # up on would stay queued in the producer and a retry would queue a second copy.
+        # The producer fails it after its timeout.
+        sent = await asyncio.gather(
+            *(self._batcher.send(RAW_EVENTS.name, record.key, record.value, bounded=False) for record in records),
+            return_exceptions=True,
+        )
+        failure = next((outcome for outcome in sent if isinstance(outcome, BaseException)), None)
+        if failure is not None:
+            raise failure
         if records:  # one durable ack per batch; a crash before it re-sends the batch (dedupe drops it)
             await asyncio.to_thread(self._spool.ack, records[-1].seq)
             self._update_depth()

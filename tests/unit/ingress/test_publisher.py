@@ -10,6 +10,7 @@ import logging
 import pytest
 
 from app.ingress.publisher import Persisted, RawEventPublisher, record_json
+from app.ingress.spool import Spool
 from app.settings import Settings
 from app.topics import Delivery, RawEvent
 
@@ -97,3 +98,32 @@ async def test_with_the_spool_failing_the_broker_is_tried_again_once_it_is_back(
     assert await publisher.publish(_event(2)) is Persisted.KAFKA
     assert publisher.broker_ok is True
     assert [json.loads(value)["dedupe_key"] for value in batcher.sent] == ["msg:2"]
+
+
+class SlowBroker:
+    """Acknowledges every record after one round trip; counts how many are in flight."""
+
+    def __init__(self) -> None:
+        self.in_flight = self.most_in_flight = 0
+        self.sent: list[bytes] = []
+
+    async def send(self, topic: str, key: bytes, value: bytes, *, bounded: bool = True) -> None:
+        self.sent.append(value)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        await asyncio.sleep(0.01)
+        self.in_flight -= 1
+
+
+async def test_the_spool_drains_a_batch_in_about_one_round_trip_and_in_order(tmp_path):
+    with Spool(tmp_path) as spool:
+        for n in range(50):
+            spool.append(b"oUser", _event(n).dumps())
+        publisher = RawEventPublisher(Settings.from_env({}), "127.0.0.1:9", spool=spool)
+        publisher._batcher = broker = SlowBroker()
+
+        await publisher._drain_once()
+
+        assert len(spool) == 0 and publisher.broker_ok
+        assert broker.most_in_flight == 50
+        assert [json.loads(value)["dedupe_key"] for value in broker.sent] == [f"msg:{n}" for n in range(50)]
