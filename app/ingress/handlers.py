@@ -17,6 +17,7 @@ from app.ingress.metrics import IngressMetrics
 from app.keywords import expects_answer
 from app.ingress.passive import ReplyWaiter
 from app.ingress.publisher import Persisted, RawEventPublisher
+from app.ingress.rejections import RejectionLog
 from app.settings import WECHAT_DEADLINE_S, Settings
 from app.topics import Delivery, RawEvent, Reply, reply_id
 from app.wechat import CallbackQuery, Decoded, WeChatError
@@ -31,6 +32,7 @@ ACCOUNTS = web.AppKey("accounts", Mapping[str, Account])
 METRICS = web.AppKey("metrics", IngressMetrics)
 PUBLISHER = web.AppKey("publisher", RawEventPublisher)
 WAITER = web.AppKey("waiter", ReplyWaiter)
+REJECTIONS = web.AppKey("rejections", RejectionLog)
 
 # WeChat rejects passive text replies longer than this; longer replies go by the API, in parts.
 PASSIVE_TEXT_MAX_BYTES = 2048
@@ -50,9 +52,11 @@ def _status(error: WeChatError) -> int:
 
 
 def _account(request: web.Request) -> Account:
-    account = request.app[ACCOUNTS].get(request.match_info["account"])
+    name = request.match_info["account"]
+    account = request.app[ACCOUNTS].get(name)
     if account is None:
         request.app[METRICS].rejections_of("", "unknown_account").inc()
+        request.app[REJECTIONS].rejected(request.method, "", "unknown_account", f"{name!r:.60}")
         raise web.HTTPNotFound(text="unknown account\n")
     return account
 
@@ -61,8 +65,15 @@ def _rejected(request: web.Request, account: Account, reason: str, status: int, 
     metrics = request.app[METRICS]
     metrics.rejections_of(account.name, reason).inc()
     metrics.requests_of(account.name, account.mode, "rejected").inc()
-    log.info("rejected %s callback for %s: %s (%s)", request.method, account.name, reason, detail)
+    request.app[REJECTIONS].rejected(request.method, account.name, reason, detail)
     return web.Response(status=status, text=f"{reason}\n")
+
+
+async def wrong_method(request: web.Request) -> web.Response:
+    """Any method but GET and POST: 405, counted and logged like every rejection."""
+    response = _rejected(request, _account(request), "wrong_method", 405, request.method)
+    response.headers["Allow"] = "GET, POST"
+    return response
 
 
 def raw_event(account: Account, decoded: Decoded, received_at: float) -> RawEvent:

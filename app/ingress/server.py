@@ -18,6 +18,7 @@ from app.ingress import handlers
 from app.ingress.metrics import IngressMetrics
 from app.ingress.passive import ReplyWaiter
 from app.ingress.publisher import RawEventPublisher
+from app.ingress.rejections import RejectionLog
 from app.ingress.spool import Spool
 from app.kafka_admin import ensure_topics
 from app.settings import Settings, SettingsError
@@ -63,8 +64,10 @@ def create_web_app(settings: Settings, accounts: Mapping[str, Account]) -> web.A
     app[handlers.SETTINGS] = settings
     app[handlers.ACCOUNTS] = accounts
     app[handlers.METRICS] = metrics = IngressMetrics()
+    app[handlers.REJECTIONS] = RejectionLog()
     app.router.add_get("/wechat/{account}", handlers.verify_url)
     app.router.add_post("/wechat/{account}", handlers.callback)
+    app.router.add_route("*", "/wechat/{account}", handlers.wrong_method)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/metrics", handlers.metrics)

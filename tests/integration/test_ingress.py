@@ -156,7 +156,9 @@ async def test_unknown_account_wrong_method_and_content_type(stack, accounts):
     assert (await post(stack, "/wechat/plain", query, b"{}", headers={"Content-Type": "application/json"}))[0] == 415
     async with aiohttp.ClientSession() as session:
         async with session.put(f"{stack.child_settings.ingress_url}/wechat/plain", data=body) as response:
-            assert response.status == 405
+            assert (response.status, response.headers["Allow"]) == (405, "GET, POST")
+        async with session.get(f"{stack.child_settings.ingress_url}/metrics") as response:
+            assert 'wxstream_ingress_rejections_total{account="plain",reason="wrong_method"} 1.0' in await response.text()
 
 
 async def test_url_verification_answers_echostr_only_when_signed(stack, accounts):
