@@ -145,6 +145,8 @@ async def callback(request: web.Request) -> web.Response:
         reply = await waiter.wait(account.name, message.from_user, message.dedupe_key, window_ends - time.perf_counter())
     else:
         reply = None
+    if reply is not None and waiter.left_to_sender(account.name, message.from_user, message.dedupe_key):
+        reply, expects = None, False  # an earlier attempt left it to the sender: not twice
     answer_by = started + WECHAT_DEADLINE_S - ANSWER_MARGIN_S
     claim = await _claim_passive(app[PUBLISHER], reply, window_ends, answer_by) if reply is not None else None
     if claim is Claim.CLAIMED:
@@ -163,6 +165,7 @@ async def callback(request: web.Request) -> web.Response:
         outcome = "held"
     elif expects:
         _defer(app[PUBLISHER], account, message, "not ready in time" if reply is None else "too long to answer passively")
+        waiter.leave_to_sender(account.name, message.from_user, message.dedupe_key)
         if not account.certified:  # the reply will wait in the user's mailbox
             answer = _passive_text(account, decoded, settings.mailbox_notice_text)
             outcome = "notice"

@@ -41,6 +41,7 @@ class ReplyWaiter:
         self._keep_s = keep_s
         self._recent: dict[Key, tuple[float, Reply]] = {}
         self._waiting: dict[Key, tuple[float, asyncio.Future[Reply]]] = {}
+        self._left_to_sender: dict[Key, tuple[float, None]] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -77,6 +78,15 @@ class ReplyWaiter:
         except asyncio.TimeoutError:
             return None
 
+    def leave_to_sender(self, account: str, openid: str, in_reply_to: str) -> None:
+        """Remember that this process told the sender to deliver this reply: an answer to
+        WeChat's retry of the message (after a first answer that came too late) must not
+        carry it a second time."""
+        self._left_to_sender[(account, openid, in_reply_to)] = (time.monotonic(), None)
+
+    def left_to_sender(self, account: str, openid: str, in_reply_to: str) -> bool:
+        return (account, openid, in_reply_to) in self._left_to_sender
+
     def _arrived(self, reply: Reply, now: float) -> None:
         key = (reply.account, reply.openid, reply.in_reply_to)
         self._recent[key] = (now, reply)
@@ -87,7 +97,7 @@ class ReplyWaiter:
     def _forget_old(self, now: float) -> None:
         """Drop entries older than `keep_s`; both dicts are in insertion (= time) order."""
         horizon = now - self._keep_s
-        for table in (self._recent, self._waiting):
+        for table in (self._recent, self._waiting, self._left_to_sender):
             while table:
                 key, (at, _) = next(iter(table.items()))
                 if at >= horizon:

@@ -51,8 +51,11 @@ class Publisher:
         self.records.append(delivery)
 
 
-class Waiter:
+class Waiter(ReplyWaiter):
+    """Has the reply at once when `ready`; never started (no broker)."""
+
     def __init__(self, ready: bool = True) -> None:
+        super().__init__("127.0.0.1:9", fetch_max_wait_ms=25)
         self.ready = ready
 
     async def wait(self, account: str, openid: str, in_reply_to: str, timeout: float) -> Reply | None:
@@ -163,3 +166,18 @@ async def test_a_try_at_the_record_is_cut_short_to_answer_before_wechats_deadlin
 
     assert status == 503 and publisher.tries == 1
     assert time.perf_counter() - started < 0.9
+
+
+async def test_a_retry_after_a_late_first_answer_leaves_the_reply_to_the_sender():
+    # The first attempt deferred the reply to the sender, but its answer reached WeChat
+    # after the deadline; WeChat's retry finds the reply ready. Answering with it would
+    # give the user a second copy of what the sender delivers.
+    publisher, waiter = Publisher(), Waiter(ready=False)
+    status, text = await post(publisher, waiter, window_s=0.1)
+    assert (status, text) == (200, "success")
+
+    waiter.ready = True
+    status, text = await post(publisher, waiter)
+
+    assert (status, text) == (200, "success")
+    assert [record.path for record in publisher.records] == ["deferred"]
