@@ -24,6 +24,8 @@ __all__ = ("main",)
 
 def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings.from_env()
+    for name in Settings.unknown_variables():
+        print(f"wxstream: warning: {name} is not a setting; it is ignored", file=sys.stderr)
     if getattr(args, "data_dir", None):
         settings = replace(settings, data_dir=args.data_dir)
     return settings

@@ -7,6 +7,8 @@ variable's name and what was wrong.
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -18,6 +20,8 @@ PREFIX = "WXSTREAM_"
 # Bytes per partition and produce request; aiokafka's and Faust's default.
 PRODUCER_BATCH_BYTES = 16384
 SECRETS = frozenset({"admin_token"})
+# Read elsewhere, not settings: the models' build cache (app/embedded/triton.py).
+OTHER_VARIABLES = frozenset({"WXSTREAM_MODEL_CACHE"})
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 # WeChat gives up on a callback attempt after this long and retries (3 attempts in all).
 WECHAT_DEADLINE_S = 5.0
@@ -52,8 +56,8 @@ def _count(text: str) -> int:
 
 def _non_negative_float(text: str) -> float:
     value = float(text)
-    if not value >= 0:
-        raise ValueError("expected a number >= 0")
+    if not 0 <= value < math.inf:
+        raise ValueError("expected a finite number >= 0")
     return value
 
 
@@ -232,6 +236,7 @@ class Settings:
             "model_breaker_failures",
             "model_breaker_probes",
             "outbound_retries",
+            "model_max_tokens",
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be >= 1, got {getattr(self, name)}")
@@ -252,6 +257,18 @@ class Settings:
             raise SettingsError(f"{PREFIX}OUTBOUND_MAX_PART_BYTES must be >= 16, got {self.outbound_max_part_bytes}")
         if not 0 <= self.model_candidate_share <= 1:
             raise SettingsError(f"{PREFIX}MODEL_CANDIDATE_SHARE must be within 0..1, got {self.model_candidate_share}")
+
+    @classmethod
+    def unknown_variables(cls, env: Mapping[str, str] | None = None) -> list[str]:
+        """`WXSTREAM_*` names in `env` that no setting reads (typos, most likely), each
+        with the setting it probably meant, for a warning: they are ignored."""
+        env = os.environ if env is None else env
+        known = {PREFIX + f.name.upper() for f in fields(cls)} | OTHER_VARIABLES
+        unknown = []
+        for name in sorted(n for n in env if n.startswith(PREFIX) and n not in known):
+            close = difflib.get_close_matches(name.removeprefix(PREFIX), [k.removeprefix(PREFIX) for k in known], n=1)
+            unknown.append(f"{name} (did you mean {PREFIX}{close[0]}?)" if close else name)
+        return unknown
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":

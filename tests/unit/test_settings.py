@@ -128,6 +128,8 @@ def test_optional_path_empty_is_unset(text):
         ("PASSIVE_REPLY_WAIT_S", "-0.5"),
         ("PASSIVE_REPLY_WAIT_S", "5"),
         ("LOG_LEVEL", "garbage"),
+        ("MODEL_TIMEOUT_S", "inf"),
+        ("MODEL_MAX_TOKENS", "0"),
         ("KAFKA_SESSION_TIMEOUT_S", "0"),
     ],
 )
@@ -246,3 +248,12 @@ def test_tritonserver_loads_the_listed_models_the_reply_model_and_the_candidate_
 
 def test_tritonserver_loads_every_model_with_a_star():
     assert from_env(TRITON_LOAD_MODELS="echo,*").triton_model_names == ("*",)
+
+
+def test_unknown_variables_are_named_with_the_setting_they_probably_meant():
+    env = {"WXSTREAM_INGRES_PORT": "9999", "WXSTREAM_FROBNICATE": "1", "WXSTREAM_INGRESS_PORT": "8080",
+           "WXSTREAM_MODEL_CACHE": "/tmp/m", "HOME": "/root"}
+    assert Settings.unknown_variables(env) == [
+        "WXSTREAM_FROBNICATE",
+        "WXSTREAM_INGRES_PORT (did you mean WXSTREAM_INGRESS_PORT?)",
+    ]
