@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from app.embedded.broker import start_broker
-from app.embedded.process import ComponentError, ManagedProcess, free_port, http_ready
+from app.embedded.process import ComponentError, ManagedProcess, free_port, http_ready, port_in_use
 from app.embedded.triton import start_triton
 from app.kafka_admin import ensure_topics
 from app.settings import Settings
@@ -92,6 +92,7 @@ class Stack:
             )
         if s.triton_url is None:
             self._check_models()
+        self._check_ports()
         self.echo(f"wxstream: starting the stack (data in {s.data_dir})")
         kafka_url = s.kafka_url
         if kafka_url is None:
@@ -157,6 +158,20 @@ class Stack:
             raise ComponentError(
                 f"no model {', '.join(map(repr, sorted(missing)))} in {s.triton_models} "
                 f"(WXSTREAM_MODEL_NAME, WXSTREAM_MODEL_CANDIDATE, WXSTREAM_TRITON_LOAD_MODELS); it has: {', '.join(have)}"
+            )
+
+    def _check_ports(self) -> None:
+        """Fail before starting anything when a fixed port the stack needs is taken (an
+        earlier stack from another directory, most likely): the component would only fail
+        after everything before it had started."""
+        s = self.settings
+        wanted = [("WXSTREAM_INGRESS_PORT", s.ingress_host, s.ingress_port), ("WXSTREAM_WEB_PORT", s.web_host, s.web_port)]
+        if not s.wechat_api_url:
+            wanted.append(("WXSTREAM_SIMULATOR_PORT", "127.0.0.1", s.simulator_port))
+        taken = [f"{host}:{port} ({name})" for name, host, port in wanted if port and port_in_use(host, port)]
+        if taken:
+            raise ComponentError(
+                f"port {', '.join(taken)} already in use: stop what holds it, or choose another port (0: any free one)"
             )
 
     def _forget_worker_state(self) -> None:

@@ -33,6 +33,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something holds `port` on `host` (with SO_REUSEPORT or not)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+        return False
+
+
 def tcp_ready(host: str, port: int) -> Callable[[], bool]:
     def probe() -> bool:
         try:

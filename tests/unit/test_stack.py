@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from dataclasses import asdict
 
 import pytest
@@ -31,4 +32,16 @@ def test_a_model_missing_from_the_repository_is_named_before_anything_starts(tmp
 
     with pytest.raises(ComponentError, match=r"no model 'nosuch' in .*triton_models .*it has: .*echo"):
         stack.start()
+    assert stack.processes == []
+
+
+def test_a_fixed_port_in_use_is_named_before_anything_starts(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        stack = Stack(Settings(data_dir=tmp_path, ingress_port=port, web_port=0, simulator_port=0), echo=lambda line: None)
+
+        with pytest.raises(ComponentError, match=rf"port 127.0.0.1:{port} \(WXSTREAM_INGRESS_PORT\) already in use"):
+            stack.start()
     assert stack.processes == []
