@@ -152,36 +152,40 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wxstream", description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, help="overrides WXSTREAM_DATA_DIR")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands.add_parser("up", help="start broker, tritonserver, worker and ingress; Ctrl-C stops all").set_defaults(
+    def command(name: str, *, help: str) -> argparse.ArgumentParser:
+        """A command whose own --help opens with what the list says of it."""
+        return subparsers.add_parser(name, help=help, description=help)
+
+    command("up", help="start broker, tritonserver, worker and ingress; Ctrl-C stops all").set_defaults(
         run=cmd_up
     )
-    commands.add_parser("worker", help="run the Faust worker (agents and tables)").set_defaults(run=cmd_worker)
-    commands.add_parser("ingress", help="run the HTTP ingress WeChat calls").set_defaults(run=cmd_ingress)
+    command("worker", help="run the Faust worker (agents and tables)").set_defaults(run=cmd_worker)
+    command("ingress", help="run the HTTP ingress WeChat calls").set_defaults(run=cmd_ingress)
 
-    send = commands.add_parser("send", help="act as WeChat: send a text message and print the reply")
-    send.add_argument("text")
+    send = command("send", help="act as WeChat: send a text message and print the reply")
+    send.add_argument("text", help="the message, as the user would type it")
     send.add_argument("--account", help="account name (default: the first in the accounts file)")
     send.add_argument("--openid", default="o_wxstream_cli_user", help="the sending user's openid")
     send.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the reply")
     send.set_defaults(run=cmd_send)
 
-    simulate = commands.add_parser(
+    simulate = command(
         "simulate", help="play WeChat on loopback: its API for the outbound sender, and traffic at the ingress"
     )
     add_simulate_arguments(simulate)
     simulate.set_defaults(run=cmd_simulate)
 
-    commands.add_parser("config", help="print the effective configuration (secrets masked)").set_defaults(
+    command("config", help="print the effective configuration (secrets masked)").set_defaults(
         run=cmd_config
     )
 
-    decode = commands.add_parser(
+    decode = command(
         "decode", help="verify and decode one callback as the ingress would; print JSON or the reason it is rejected"
     )
-    decode.add_argument("--token", required=True)
-    decode.add_argument("--appid", required=True)
+    decode.add_argument("--token", required=True, help="the account's Token")
+    decode.add_argument("--appid", required=True, help="the account's AppID")
     decode.add_argument(
         "--aes-key", action="append", default=[], help="EncodingAESKey; repeat: current first, then previous"
     )
@@ -190,15 +194,15 @@ def _parser() -> argparse.ArgumentParser:
     decode.add_argument("--window", type=float, default=0.0, help="also reject timestamps further than this from now (s)")
     decode.set_defaults(run=cmd_decode)
 
-    topics = commands.add_parser("topics", help="wxstream's topics: partitions, offsets, counts, a group's lag")
+    topics = command("topics", help="wxstream's topics: partitions, offsets, counts, a group's lag")
     add_topics_arguments(topics)
     topics.set_defaults(run=cmd_topics)
 
-    tail = commands.add_parser("tail", help="print a topic's records as they come, filtered by account, user, type")
+    tail = command("tail", help="print a topic's records as they come, filtered by account, user, type")
     add_tail_arguments(tail)
     tail.set_defaults(run=cmd_tail)
 
-    replay = commands.add_parser("replay", help="re-drive a time range of raw events through the pipeline, idempotently")
+    replay = command("replay", help="re-drive a time range of raw events through the pipeline, idempotently")
     add_replay_arguments(replay)
     replay.set_defaults(run=cmd_replay)
     return parser
