@@ -18,7 +18,6 @@ from app.keywords import expects_answer
 from app.ingress.passive import ReplyWaiter
 from app.ingress.publisher import Persisted, RawEventPublisher
 from app.ingress.rejections import RejectionLog
-from app.ingress.replays import ReplayGuard
 from app.settings import WECHAT_DEADLINE_S, Settings
 from app.topics import Delivery, RawEvent, Reply, reply_id
 from app.wechat import CallbackQuery, Decoded, WeChatError
@@ -34,7 +33,6 @@ METRICS = web.AppKey("metrics", IngressMetrics)
 PUBLISHER = web.AppKey("publisher", RawEventPublisher)
 WAITER = web.AppKey("waiter", ReplyWaiter)
 REJECTIONS = web.AppKey("rejections", RejectionLog)
-REPLAYS = web.AppKey("replays", ReplayGuard)
 
 # WeChat rejects passive text replies longer than this; longer replies go by the API, in parts.
 PASSIVE_TEXT_MAX_BYTES = 2048
@@ -122,8 +120,6 @@ async def callback(request: web.Request) -> web.Response:
         decoded = account.codec.decode(query, body, now=now, window_s=settings.timestamp_window_s)
     except WeChatError as error:
         return _rejected(request, account, error.reason, _status(error), error.message)
-    if not decoded.encrypted and not app[REPLAYS].admits(account.name, query.signature, body):
-        return _rejected(request, account, "replayed", 403, "a signed query seen before, with another body")
 
     try:
         persisted = await app[PUBLISHER].publish(raw_event(account, decoded, now))

@@ -19,7 +19,6 @@ from app.ingress.metrics import IngressMetrics
 from app.ingress.passive import ReplyWaiter
 from app.ingress.publisher import RawEventPublisher
 from app.ingress.rejections import RejectionLog
-from app.ingress.replays import ReplayGuard
 from app.ingress.spool import Spool
 from app.kafka_admin import ensure_topics
 from app.settings import Settings, SettingsError
@@ -66,7 +65,6 @@ def create_web_app(settings: Settings, accounts: Mapping[str, Account]) -> web.A
     app[handlers.ACCOUNTS] = accounts
     app[handlers.METRICS] = metrics = IngressMetrics()
     app[handlers.REJECTIONS] = RejectionLog()
-    app[handlers.REPLAYS] = ReplayGuard(settings.timestamp_window_s)
     app.router.add_get("/wechat/{account}", handlers.verify_url)
     app.router.add_post("/wechat/{account}", handlers.callback)
     app.router.add_route("*", "/wechat/{account}", handlers.wrong_method)

@@ -18,7 +18,6 @@ from app.ingress import handlers
 from app.ingress.metrics import IngressMetrics
 from app.ingress.passive import ReplyWaiter
 from app.ingress.publisher import Persisted
-from app.ingress.replays import ReplayGuard
 from app.send import text_callback_xml
 from app.settings import Settings
 from app.topics import Reply, reply_id
@@ -77,7 +76,6 @@ async def post(publisher: Publisher, waiter: Waiter | ReplyWaiter | None = None,
     app[handlers.SETTINGS] = Settings.from_env({"WXSTREAM_PASSIVE_REPLY_WAIT_S": str(window_s)})
     app[handlers.ACCOUNTS] = {ACCOUNT.name: ACCOUNT}
     app[handlers.METRICS] = IngressMetrics()
-    app[handlers.REPLAYS] = ReplayGuard(window_s=300)
     app[handlers.PUBLISHER] = publisher
     app[handlers.WAITER] = waiter or Waiter()
     app.router.add_post("/wechat/{account}", handlers.callback)
