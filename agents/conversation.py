@@ -105,19 +105,26 @@ def create(
 ) -> Conversation:
     rates = tables.rates
 
-    def over_limit(account: Account, user: str) -> str | None:
-        """None when the message may proceed, else `notice` (tell the user, once per
-        window) or `drop`. A user over their own limit does not use up the account's."""
-        user_count = rates.user_count[user].current() + 1
-        rates.user_count[user] = user_count
-        if user_count <= account.user_per_minute:
+    def over_limit(account: Account, user: str, message: str) -> str | None:
+        """None when message `message` (a dedupe key) may proceed, else `notice` (tell the
+        user, once per window) or `drop`. A user over their own limit does not use up the
+        account's. The same message processed again gets the same verdict."""
+        counted = rates.user_count[user].current()
+        if message in counted:
+            place = counted.index(message) + 1
+        else:
+            place = len(counted) + 1
+            if place <= account.user_per_minute + 1:  # enough to tell who is over
+                rates.user_count[user] = [*counted, message]
+        if place <= account.user_per_minute:
             partition = faust.current_event().message.partition
             account_count = rates.account_count.add((partition, account.name))
             if account_count <= -(-account.account_per_second // settings.partitions):
                 return None
-        if rates.user_notified[user].current():
+        noticed = rates.user_notified[user].current()
+        if noticed and noticed != message:
             return "drop"
-        rates.user_notified[user] = True
+        rates.user_notified[user] = message
         return "notice"
 
     async def answer(
@@ -167,7 +174,7 @@ def create(
         already = sessions.answered(session, event.dedupe_key)
         if already is not None:  # processed before a crash: same answer, no second effect
             return already, "replay"
-        verdict = over_limit(account, user)
+        verdict = over_limit(account, user, event.dedupe_key)
         if verdict == "drop":
             metrics.drops.labels(account.name, "rate_limited").inc()
             return None

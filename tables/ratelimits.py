@@ -1,8 +1,10 @@
 """Counters behind the per-user and per-account rate limits.
 
-`user_count`/`user_notified`: messages per user per minute, and whether that user was
-already told they are over the limit in this window: windowed tables, changelogged (a
-restart must not hand a user a fresh minute), old windows purged by Faust's cleanup.
+`user_count`/`user_notified`: the messages counted per user per minute (their dedupe keys,
+in order, no more than the limit and one), and the message whose reply told the user they
+are over the limit in this window: windowed tables, changelogged (a restart must not hand
+a user a fresh minute), old windows purged by Faust's cleanup. Keys, not a number: a
+message processed again after a crash finds itself counted and gets the same verdict.
 `account_count`: messages per account per second, per partition (each partition enforces
 its share of the account's limit). It lives in memory: a one-second window lost in a
 restart costs nothing, and keeping it out of a changelog saves a write per message.
@@ -55,7 +57,7 @@ class RateTables:
             ).tumbling(window, expires=timedelta(seconds=window * 3))
 
         return cls(
-            user_count=windowed("rate-user-v1", int, USER_WINDOW_S, "messages per user per minute"),
-            user_notified=windowed("rate-notice-v1", bool, USER_WINDOW_S, "users told of the limit this minute"),
+            user_count=windowed("rate-user-v2", list, USER_WINDOW_S, "messages per user per minute"),
+            user_notified=windowed("rate-notice-v2", str, USER_WINDOW_S, "the message that told the user of the limit"),
             account_count=PerSecondCounter(),
         )

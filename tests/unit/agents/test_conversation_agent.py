@@ -269,6 +269,30 @@ async def test_the_user_limit_is_per_user(harness):
     assert reply.model == "fake"
 
 
+async def test_a_message_at_the_limit_processed_again_is_not_counted_twice(harness, model):
+    for i in range(DEMO.user_per_minute - 1):
+        await say(harness, message(f"question {i}"))
+    last = message("the last question this minute")
+    model.failure = ModelError("unavailable", model="fake", kind="unavailable")
+    [fallback] = await say(harness, last)  # counted; no answer stored, so a replay asks again
+    model.failure = None
+
+    [again] = await say(harness, last)  # processed again, as after a crash
+
+    assert fallback.model == "fallback" and (again.text, again.model) == ("answer: the last question this minute", "fake")
+
+
+async def test_the_notice_processed_again_is_the_notice_again(harness):
+    for i in range(DEMO.user_per_minute):
+        await say(harness, message(f"question {i}"))
+    over = message("one too many")
+    [notice] = await say(harness, over)
+
+    [again] = await say(harness, over)
+
+    assert notice.text == again.text == RATE_NOTICE and notice.reply_id == again.reply_id
+
+
 # --- replay after a crash ------------------------------------------------------------
 
 
