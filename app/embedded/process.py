@@ -34,8 +34,11 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def port_in_use(host: str, port: int) -> bool:
-    """Whether something holds `port` on `host` (with SO_REUSEPORT or not)."""
+    """Whether something listens on `port` on `host` (with SO_REUSEPORT or not). Closed
+    connections of an earlier server (TIME_WAIT) do not count, as for the servers
+    themselves, which bind with SO_REUSEADDR."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 import pytest
 
-from app.embedded.process import ComponentError
+from app.embedded.process import ComponentError, port_in_use
 from app.settings import Settings
 from app.stack import STACK_FILE, Stack, StackAddresses
 
@@ -45,3 +45,16 @@ def test_a_fixed_port_in_use_is_named_before_anything_starts(tmp_path):
         with pytest.raises(ComponentError, match=rf"port 127.0.0.1:{port} \(WXSTREAM_INGRESS_PORT\) already in use"):
             stack.start()
     assert stack.processes == []
+
+
+def test_a_port_whose_server_is_gone_but_left_connections_behind_is_free():
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio's servers do
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server closes first: its side of the connection waits in TIME_WAIT
+        client.close()
+    assert not port_in_use("127.0.0.1", port)
