@@ -39,7 +39,7 @@ from app.keywords import match_rules, normalise, trigger_of
 from app.settings import Settings
 from app.topics import CleanEvent, Reply, Topics, reply_id
 from tables.outbox import Mailbox
-from tables.ratelimits import RateTables
+from tables.ratelimits import RateTables, count_message
 from tables.sessions import Session, Sessions, Turn
 
 log = logging.getLogger("wxstream.agents.conversation")
@@ -109,13 +109,9 @@ def create(
         """None when message `message` (a dedupe key) may proceed, else `notice` (tell the
         user, once per window) or `drop`. A user over their own limit does not use up the
         account's. The same message processed again gets the same verdict."""
-        counted = rates.user_count[user].current()
-        if message in counted:
-            place = counted.index(message) + 1
-        else:
-            place = len(counted) + 1
-            if place <= account.user_per_minute + 1:  # enough to tell who is over
-                rates.user_count[user] = [*counted, message]
+        place, counted = count_message(rates.user_count[user].current(), message, account.user_per_minute + 1)
+        if counted is not None:
+            rates.user_count[user] = counted
         if place <= account.user_per_minute:
             partition = faust.current_event().message.partition
             account_count = rates.account_count.add((partition, account.name))
