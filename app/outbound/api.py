@@ -1,11 +1,13 @@
 """WeChat's API as the sender uses it: access tokens, customer-service text, typing.
 
 WeChat answers HTTP 200 with `{"errcode", "errmsg"}` for errors too, so every call
-returns the errcode and raises only when there is no such answer at all.
+returns the errcode and raises only when there is no such answer at all. Bodies go as
+UTF-8 JSON: WeChat shows a `\\uXXXX` escape to the user as those six characters.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +19,7 @@ from app.outbound.metrics import OutboundMetrics
 __all__ = ("ApiError", "Token", "WeChatApi", "WECHAT_API_URL")
 
 WECHAT_API_URL = "https://api.weixin.qq.com"
+JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 
 
 class ApiError(RuntimeError):
@@ -84,7 +87,9 @@ class WeChatApi:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         try:
-            async with self._session.post(self._base + path, json=payload, params=params, timeout=self._timeout) as response:
+            async with self._session.post(
+                self._base + path, data=json_body(payload), headers=JSON_HEADERS, params=params, timeout=self._timeout
+            ) as response:
                 if response.status != 200:
                     raise ApiError(f"{endpoint}: HTTP {response.status}", may_have_arrived=delivers)
                 body = await response.json(content_type=None)
@@ -98,6 +103,11 @@ class WeChatApi:
         if not isinstance(body, dict):
             raise ApiError(f"{endpoint}: expected a JSON object, got {body!r:.80}", may_have_arrived=delivers)
         return body
+
+
+def json_body(payload: dict[str, Any]) -> bytes:
+    """`payload` as WeChat reads it: UTF-8, no `\\u` escapes outside ASCII."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _errcode(body: dict[str, Any]) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
@@ -44,13 +45,29 @@ def _endpoint(name: str, rule: Rule) -> Callable[[web.Request], Awaitable[web.Re
     return handler
 
 
+# A `\uXXXX` escape, not itself escaped (after an even run of backslashes).
+_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u([0-9a-fA-F]{4})")
+
+
+def read_json_as_wechat(raw: bytes) -> Any:
+    """`raw` decoded as WeChat decodes it: a `\\uXXXX` escape of a character outside
+    ASCII stays those six characters, which the user then sees, so a client that sends
+    Chinese text escaped shows up in the simulator's record as it would on a phone."""
+
+    def literal(match: re.Match[str]) -> str:
+        backslashes, code = match.groups()
+        return match.group(0) if int(code, 16) < 0x80 else f"{backslashes}\\\\u{code}"
+
+    return json.loads(_ESCAPE.sub(literal, raw.decode("utf-8")))
+
+
 async def _payload(request: web.Request) -> dict[str, Any] | int:
     """The JSON object of the request body, or the errcode WeChat answers instead."""
     raw = await request.read()
     if not raw.strip():
         return errcodes.EMPTY_POST_DATA
     try:
-        payload = json.loads(raw)
+        payload = read_json_as_wechat(raw)
     except (UnicodeDecodeError, ValueError):
         return errcodes.DATA_FORMAT_ERROR
     return payload if isinstance(payload, dict) else errcodes.DATA_FORMAT_ERROR

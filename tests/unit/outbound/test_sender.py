@@ -63,6 +63,12 @@ async def test_sends_a_text(sim):
     assert sim.received() == ["hello"]
 
 
+async def test_chinese_text_arrives_as_written(sim):
+    # WeChat shows JSON's \u escapes as they are: the body must be UTF-8.
+    assert (await sim.sender.send_text(SHOP, USER, "你好 👋")).action is Action.SENT
+    assert sim.received() == ["你好 👋"]
+
+
 async def test_concurrent_sends_fetch_one_token(sim):
     sim.state.users.interacted(SHOP.name, "other")
     outcomes = await asyncio.gather(*(sim.sender.send_text(SHOP, u, "x") for u in (USER, "other", USER)))

@@ -4,6 +4,7 @@ client, and a scripted stand-in for the ingress that the callback sender talks t
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from app.accounts import Account
+from app.outbound.api import json_body
 from app.simulator.clock import SimClock
 from app.simulator.config import ApiLimits
 from app.simulator.server import create_app
@@ -60,9 +62,11 @@ class Api:
         body = await self.call("POST", "/cgi-bin/stable_token", json=payload)
         return body["access_token"]
 
-    async def send(self, token: str, touser: str, content: str = "hello") -> dict:
+    async def send(self, token: str, touser: str, content: str = "hello", *, escaped: bool = False) -> dict:
+        """Send as wxstream does (UTF-8 JSON), or `escaped` as most JSON libraries do."""
         payload = {"touser": touser, "msgtype": "text", "text": {"content": content}}
-        return await self.call("POST", "/cgi-bin/message/custom/send", params={"access_token": token}, json=payload)
+        body = json.dumps(payload).encode() if escaped else json_body(payload)
+        return await self.call("POST", "/cgi-bin/message/custom/send", params={"access_token": token}, data=body)
 
 
 @pytest.fixture

@@ -29,6 +29,14 @@ async def test_text_message_is_delivered_and_recorded(ready):
     assert api.state.stats.api["custom_send 0"] == 1
 
 
+async def test_text_escaped_outside_ascii_is_shown_as_the_escapes(ready):
+    # WeChat does not decode `\u4f60`: the user sees those six characters.
+    api, token = ready
+    assert (await api.send(token, USER, "你好 a\\u4f60", escaped=True))["errcode"] == 0
+    assert (await api.send(token, USER, "你好 a\\u4f60"))["errcode"] == 0
+    assert api.state.recorder.texts(SAFE.name, USER) == ["\\u4f60\\u597d a\\u4f60", "你好 a\\u4f60"]
+
+
 async def test_content_is_limited_to_2048_bytes(ready):
     api, token = ready
     assert (await api.send(token, USER, "a" * 2048))["errcode"] == 0
