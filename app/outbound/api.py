@@ -45,7 +45,9 @@ class WeChatApi:
     def __init__(self, base_url: str, timeout_s: float, metrics: OutboundMetrics) -> None:
         self._session: aiohttp.ClientSession | None = None
         self._base = base_url.rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        # A connection not made within half the budget is given up as never sent, and can
+        # be retried; a timeout after that may come after WeChat delivered the message.
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=timeout_s / 2)
         self._metrics = metrics
 
     async def close(self) -> None:
@@ -93,16 +95,23 @@ class WeChatApi:
                 if response.status != 200:
                     raise ApiError(f"{endpoint}: HTTP {response.status}", may_have_arrived=delivers)
                 body = await response.json(content_type=None)
-        except aiohttp.ClientConnectorError as exc:  # never reached WeChat
-            raise ApiError(f"{endpoint}: {type(exc).__name__}: {exc}") from None
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:  # never reached WeChat
+            raise ApiError(f"{endpoint}: {_described(exc, access_token)}") from None
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise ApiError(f"{endpoint}: {type(exc).__name__}: {exc}", may_have_arrived=delivers) from None
+            raise ApiError(f"{endpoint}: {_described(exc, access_token)}", may_have_arrived=delivers) from None
         finally:
             errcode = str(body.get("errcode", 0)) if isinstance(body, dict) else "error"
             self._metrics.api_duration.labels(endpoint, errcode).observe(time.perf_counter() - started)
         if not isinstance(body, dict):
             raise ApiError(f"{endpoint}: expected a JSON object, got {body!r:.80}", may_have_arrived=delivers)
         return body
+
+
+def _described(exc: BaseException, access_token: str | None) -> str:
+    """The exception for logs and dead letters; aiohttp puts the URL, access token
+    included, in some of its messages."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text.replace(access_token, "<access_token>") if access_token else text
 
 
 def json_body(payload: dict[str, Any]) -> bytes:

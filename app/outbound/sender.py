@@ -1,7 +1,7 @@
 """Sending one text message to one user, whatever WeChat answers: the retry loop.
 
-Credential errors get one token refresh; -1 and failed connections get jittered retries
-up to the budget; WeChat's "not now" answers (48 h window, too many messages, no API) come
+Credential errors get one token refresh at once, and a fresh token for each retry after
+that; -1 and failed connections get jittered retries up to the budget; WeChat's "not now" answers (48 h window, too many messages, no API) come
 back as MAILBOX, everything else as DEAD_LETTER with the reason, for the caller to act on.
 A send that reached WeChat but got no answer (a timeout, a dropped connection) is not
 retried: the message may have arrived, and WeChat has no way to send it only once. It is
@@ -72,10 +72,11 @@ class Sender:
                     return Outcome(Action.DEAD_LETTER, f"{exc}; it may have arrived, so it is not sent again", failures)
                 errcode, reason = -1, str(exc)
             action = action_for(errcode)
-            if action is Action.REFRESH_TOKEN and not refreshed and token:
-                self._tokens.invalidate(account.name, token)
-                refreshed = True
-                continue
+            if action is Action.REFRESH_TOKEN and token:
+                self._tokens.invalidate(account.name, token)  # a rejected token is not used again
+                if not refreshed:
+                    refreshed = True
+                    continue
             if action in (Action.RETRY, Action.REFRESH_TOKEN):
                 if failures >= self._retry.retries:
                     return Outcome(Action.DEAD_LETTER, f"gave up after {failures + 1} attempts: {reason}", failures)

@@ -6,6 +6,7 @@ WeChat's "not now" answers, dead letters for the rest, and for a send that timed
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import AsyncIterator
 
 import pytest
@@ -13,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from app.accounts import Account
 from app.clients.policy import RetryPolicy
-from app.outbound.api import WeChatApi
+from app.outbound.api import ApiError, WeChatApi
 from app.outbound.metrics import OutboundMetrics
 from app.outbound.policy import Action
 from app.outbound.sender import Sender
@@ -92,6 +93,15 @@ async def test_invalid_credential_refreshes_then_sends(sim):
     assert sim.received() == ["hi"]
 
 
+async def test_a_token_rejected_again_is_replaced_for_each_retry(sim):
+    sim.state.faults.enqueue("custom_send", 40001, 40001, 40001)
+    outcome = await sim.sender.send_text(SHOP, USER, "hi")
+    assert outcome.action is Action.SENT and outcome.retries == 2
+    # The first token, then per rejection: the stable token again (the same one) and a forced new one.
+    assert sim.state.stats.api["stable_token 0"] == 1 + 3 * 2
+    assert sim.received() == ["hi"]
+
+
 async def test_system_busy_is_retried_with_backoff(sim):
     sim.state.faults.enqueue("custom_send", -1, -1)
     outcome = await sim.sender.send_text(SHOP, USER, "hi")
@@ -148,6 +158,33 @@ async def test_network_errors_are_retried_then_dead_lettered():
     finally:
         await api.close()
     assert outcome.action is Action.DEAD_LETTER and outcome.retries == 2
+
+
+def _port_that_never_accepts() -> tuple[socket.socket, list[socket.socket]]:
+    """A listening socket whose accept queue is full: connecting to it hangs."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    fillers = [socket.socket() for _ in range(3)]
+    for filler in fillers:
+        filler.setblocking(False)
+        filler.connect_ex(server.getsockname())
+    return server, fillers
+
+
+async def test_a_connection_not_made_in_time_is_retried_and_its_error_hides_the_token():
+    server, fillers = _port_that_never_accepts()
+    metrics = OutboundMetrics(CollectorRegistry())
+    api = WeChatApi(f"http://127.0.0.1:{server.getsockname()[1]}", 0.4, metrics)
+    try:
+        with pytest.raises(ApiError) as raised:
+            await api.send_text("SECRET-TOKEN", USER, "hi")
+    finally:
+        await api.close()
+        for sock in (server, *fillers):
+            sock.close()
+    assert not raised.value.may_have_arrived  # so the sender retries it
+    assert "ConnectionTimeoutError" in str(raised.value) and "SECRET-TOKEN" not in str(raised.value)
 
 
 async def test_a_send_that_times_out_is_not_sent_again(sim):
