@@ -209,12 +209,13 @@ def create(
         )
         if mailbox is not None and mailbox.items:
             await delivery  # the owed replies leave the mailbox once they are out
-            left = (tables.mailboxes.get(user) or mailbox).without(mailbox)  # read again: it may have grown
+            now_in = tables.mailboxes.get(user) or mailbox  # read again: it may have grown
+            left = now_in.without(mailbox)
             if left.items:
                 tables.mailboxes[user] = left
             else:
                 del tables.mailboxes[user]
-            metrics.outbound.mailbox_depth.dec(len(mailbox.items))
+            metrics.outbound.mailbox_depth.dec(len(now_in.items) - len(left.items))
         else:
             # Processed again after a crash, the event gives the same reply (the session
             # knows it, the reply id is derived from the message).

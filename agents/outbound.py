@@ -103,13 +103,15 @@ def install(
         log.info("reply %s to %s is in the mailbox: %s", reply.reply_id, user, reason)
 
     async def give_up(event: faust.types.EventT, entry: OutboxEntry, unsent: str, reason: str) -> None:
+        """Dead-letter the reply's unsent text. The letter goes out before the entry says
+        so: a crash in between gives a second letter, not none."""
         reply = entry.reply
-        outbox.entries[reply.reply_id] = entry.derive(attempting=-1, state=states.DEAD_LETTER)
-        await outbox.persisted()
         letter = dead_letter(event, f"delivery: {reason}")
         payload = json.dumps({"reply": reply.asdict(), "unsent": unsent}, ensure_ascii=False)
         await (await topics.dead_letters.send(key=user_key(reply.account, reply.openid), value=letter.derive(payload=payload)))
         await record(reply, states.DEAD_LETTER, reason)
+        outbox.entries[reply.reply_id] = entry.derive(attempting=-1, state=states.DEAD_LETTER)
+        await outbox.persisted()
         metrics.dead_letters.labels("delivery").inc()
         counts.messages.labels(reply.account, "api", "dead_letter").inc()
         log.error("reply %s to %s:%s dead-lettered: %s", reply.reply_id, reply.account, reply.openid, reason)
@@ -168,7 +170,7 @@ def install(
         waiting.pop(about.reply_id, None)
         if step is Step.DELIVER:
             await deliver(event, entry)
-        elif step is Step.TYPING and (account := accounts.get(about.account)) is not None:
+        elif step is Step.TYPING and settings.outbound_typing and (account := accounts.get(about.account)) is not None:
             await sender.typing(account, about.openid)
         elif step is Step.DUPLICATE:
             counts.messages.labels(about.account, "api", "skipped_duplicate").inc()
@@ -205,13 +207,21 @@ def install(
                 delivered_at=now,
                 reason=f"no verdict from the ingress within {settings.outbound_verdict_timeout_s:g}s",
             )
-            await topics.deliveries.send(key=user_key(due.account, due.openid), value=delivery)
+            try:
+                await (await topics.deliveries.send(key=user_key(due.account, due.openid), value=delivery))
+            except Exception as exc:  # still waiting: tried again on the next tick
+                log.warning("could not defer reply %s: %s", reply_id, exc)
+                continue
             waiting.pop(reply_id, None)
 
     def rebuild_waiting() -> None:
+        """After a rebalance: the replies still waiting for a verdict, and the mailboxes'
+        depth, from the tables of the partitions now assigned."""
         waiting.clear()
-        for _, entry in outbox.entries_table.items():
+        for reply_id in {reply_id for reply_id, _window in outbox.entries_table.keys()}:
+            entry = latest(outbox, reply_id)  # older windows may hold older states
             if entry.reply is not None and entry.state == states.OPEN and not entry.verdict:
                 wait_for_verdict(entry.reply)
+        counts.mailbox_depth.set(sum(len(box.items) for box in outbox.mailboxes.values()))
 
     return outbound

@@ -1,14 +1,17 @@
 """`outbox`: where each reply stands on its way to the user, and `mailbox`: replies
 WeChat would not take by the API, kept for the user's next message.
 
-`outbox` is keyed by reply id, in tumbling windows of the sender's state TTL: an entry is
-read from the current window or the one before (see `latest`), and windows older than
-twice the TTL are purged. `mailbox` is keyed by user and emptied when delivered. Both
+`outbox` is keyed by reply id, in tumbling windows of the sender's state TTL on the
+worker's clock: an entry is written to the window of now and read from it or the one
+before (see `latest`), and windows older than twice the TTL are purged. The clock, not
+the records' timestamps: a reply and its verdict come from different hosts, and a record
+stamped before the boundary but read after it must still find the newest state. `mailbox` is keyed by user and emptied when delivered. Both
 write through AckedTable, so the sender can wait until a change is safe in the broker.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import faust
@@ -48,7 +51,9 @@ class Outbox:
         ttl = settings.outbound_state_ttl_s
         self.ttl_s = ttl
         self.entries_table = _acked(app, OUTBOX_TABLE, OutboxEntry, settings, "delivery state of each reply", OutboxEntry)
-        self.entries = self.entries_table.tumbling(ttl, expires=timedelta(seconds=2 * ttl))
+        windows = self.entries_table.tumbling(ttl, expires=timedelta(seconds=2 * ttl))
+        self.entries = windows.relative_to(lambda event=None: time.time())
+        self.entries_before = windows.relative_to(lambda event=None: time.time() - ttl)
         self.mailboxes = _acked(app, MAILBOX_TABLE, Mailbox, settings, "replies waiting for the user's next message")
 
     async def persisted(self) -> None:
@@ -57,10 +62,9 @@ class Outbox:
 
 
 def latest(outbox: Outbox, reply_id: str) -> OutboxEntry:
-    """The entry of `reply_id` in the current window, else in the one before, else empty."""
-    window = outbox.entries[reply_id]
-    entry = window.current()
-    return window.delta(outbox.ttl_s) if entry.empty else entry
+    """The entry of `reply_id` in the window of now, else in the one before, else empty."""
+    entry = outbox.entries[reply_id].value()
+    return outbox.entries_before[reply_id].value() if entry.empty else entry
 
 
 def _acked(app: faust.App, name: str, record: type, settings: Settings, help: str, default=None) -> AckedTable:

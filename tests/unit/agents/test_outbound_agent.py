@@ -18,7 +18,7 @@ from app.outbound.sender import Outcome
 from app.outbound.split import split_text
 from app.settings import Settings
 from app.topics import DEAD_LETTERS, DELIVERIES, REPLIES, DeadLetter, Delivery, Reply, user_key
-from tables.outbox import Mailbox, MailItem, Outbox
+from tables.outbox import Mailbox, MailItem, Outbox, latest
 from tests.unit.agents.faust_harness import AgentHarness
 
 PART_BYTES = 24
@@ -73,8 +73,9 @@ def sender():
 
 
 @pytest.fixture
-async def harness():
-    return AgentHarness(Settings(partitions=1, outbound_max_part_bytes=PART_BYTES))
+async def harness(request):
+    overrides = getattr(request, "param", {})  # settings of a test, by indirect parametrisation
+    return AgentHarness(Settings(partitions=1, outbound_max_part_bytes=PART_BYTES, **overrides))
 
 
 @pytest.fixture
@@ -125,6 +126,26 @@ async def test_deferred_then_the_reply_shows_typing_then_sends(harness, sender):
 
     assert sender.calls == [("typing", "oUser"), ("text", "oUser", "Your answer.")]
     assert recorded(harness) == [("r1", states.API)]
+
+
+async def test_records_stamped_across_a_window_boundary_find_the_newest_state(harness, sender):
+    # The ingress stamps its verdict before the worker stamps the reply; both are read
+    # after the boundary. The outbox follows the worker's clock, not the stamps.
+    boundary = time.time() // harness.settings.outbound_state_ttl_s * harness.settings.outbound_state_ttl_s
+    await put(harness, reply(), timestamp=boundary + 0.005)
+    await put(harness, verdict(states.DEFERRED), timestamp=boundary - 0.005)
+    await put(harness, verdict(states.DEFERRED), timestamp=boundary - 0.1)  # a repeat, stamped earlier still
+
+    assert sender.texts == ["Your answer."]
+    assert recorded(harness) == [("r1", states.API)]
+
+
+@pytest.mark.parametrize("harness", [{"outbound_typing": False}], indirect=True)
+async def test_no_typing_indicator_when_it_is_switched_off(harness, sender):
+    await put(harness, verdict(states.DEFERRED))
+    await put(harness, reply())
+
+    assert sender.calls == [("text", "oUser", "Your answer.")]
 
 
 @pytest.mark.parametrize("reply_first", [True, False], ids=["reply-first", "verdict-first"])
@@ -189,6 +210,24 @@ async def test_a_dead_letter_outcome_goes_to_the_dead_letters_with_the_reason(ha
     [record] = harness.values(DELIVERIES.name, Delivery)
     assert (record.path, record.reason) == (states.DEAD_LETTER, "errcode 45009")
     assert harness.metric("wxstream_dead_letters_total", reason="delivery") == 1
+
+
+async def test_a_dead_letter_is_out_before_the_entry_says_so(harness, outbox, sender):
+    # A crash between the two then gives a second letter, not none.
+    letters_when_marked = []
+    persisted = outbox.persisted
+
+    async def watched() -> None:
+        if latest(outbox, "r1").state == states.DEAD_LETTER:
+            letters_when_marked.append(len(harness.values(DEAD_LETTERS.name, DeadLetter)))
+        await persisted()
+
+    outbox.persisted = watched
+    sender.outcomes = [Outcome(Action.DEAD_LETTER, "errcode 45009")]
+    await put(harness, reply())
+    await put(harness, verdict(states.DEFERRED))
+
+    assert letters_when_marked == [1]
 
 
 async def test_a_part_being_sent_when_the_worker_died_is_not_sent_again(harness, outbox, sender):
