@@ -9,7 +9,9 @@ Per message, in this order: reset command; rate limits (per user per minute, per
 per second; one polite notice per window, the rest dropped and counted); keyword rules;
 for a message without conversation context, the answer cache; else the model, with the
 user's session as context. Replies waiting in the user's mailbox (the API refused them)
-go first in the reply, which is the way WeChat leaves to reach the user again. Every
+go first in the reply, which is the way WeChat leaves to reach the user again. For an
+account without the API, a reply longer than a passive reply may be is cut: its head
+goes, closed by `more_text`, and the rest waits in the mailbox for the next message. Every
 reply's id is derived from the message it answers, and a message processed again after a
 crash finds its answer in the session, so it gets the same id and text, no second model
 call and no second turn.
@@ -37,8 +39,10 @@ from app.accounts import Account
 from app.clients.triton import ModelClient, ModelError
 from app.keywords import match_rules, normalise, trigger_of
 from app.settings import Settings
+from app.outbound.split import cut_to_fit
 from app.topics import CleanEvent, Reply, Topics, reply_id
-from tables.outbox import Mailbox
+from app.wechat.replies import PASSIVE_TEXT_MAX_BYTES
+from tables.outbox import REST_OF, MailItem, Mailbox
 from tables.ratelimits import RateTables, count_message
 from tables.sessions import Session, Sessions, Turn
 
@@ -187,17 +191,25 @@ def create(
             metrics.drops.labels(event.account, "unknown_account").inc()
             return
         result = await respond(account, user, event)
-        mailbox: Mailbox | None = tables.mailboxes.get(user)
-        if mailbox is not None and mailbox.items:  # owed replies go first
-            result = (mailbox.text, "mailbox") if result is None else (f"{mailbox.text}\n\n{result[0]}", result[1])
+        replying = reply_id(event.account, event.dedupe_key)
+        rest_id = REST_OF.format(replying)
+        # Owed replies go first. This reply's own rest is in the mailbox only when this
+        # message was answered before a crash; it stays there for the next message.
+        box = tables.mailboxes.get(user) or Mailbox(items=[])
+        owed = Mailbox(items=[item for item in box.items if item.reply_id != rest_id])
+        if owed.items:
+            result = (owed.text, "mailbox") if result is None else (f"{owed.text}\n\n{result[0]}", result[1])
         if result is None:
             return
         text, source = result
+        rest = ""
+        if not account.certified:  # passive replies are the only way: the rest waits
+            text, rest = cut_to_fit(text, PASSIVE_TEXT_MAX_BYTES, settings.more_text)
         metrics.replies.labels(account.name, source).inc()
         delivery = await topics.replies.send(
             key=user,
             value=Reply(
-                reply_id=reply_id(event.account, event.dedupe_key),
+                reply_id=replying,
                 account=event.account,
                 openid=event.openid,
                 in_reply_to=event.dedupe_key,
@@ -207,15 +219,17 @@ def create(
                 received_at=event.ingest_time,
             ),
         )
-        if mailbox is not None and mailbox.items:
-            await delivery  # the owed replies leave the mailbox once they are out
-            now_in = tables.mailboxes.get(user) or mailbox  # read again: it may have grown
-            left = now_in.without(mailbox)
+        if owed.items or rest:
+            await delivery  # the owed replies leave the mailbox, and the rest goes in, once this is out
+            now_in = tables.mailboxes.get(user) or Mailbox(items=[])  # read again: it may have grown
+            left = now_in.without(owed)
+            if rest:
+                left = left.adding(MailItem(reply_id=rest_id, text=rest))
             if left.items:
                 tables.mailboxes[user] = left
-            else:
+            elif now_in.items:
                 del tables.mailboxes[user]
-            metrics.outbound.mailbox_depth.dec(len(now_in.items) - len(left.items))
+            metrics.outbound.mailbox_depth.inc(len(left.items) - len(now_in.items))
         else:
             # Processed again after a crash, the event gives the same reply (the session
             # knows it, the reply id is derived from the message).

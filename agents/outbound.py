@@ -93,8 +93,9 @@ def install(
         reply = entry.reply
         user = user_key(reply.account, reply.openid)
         box = outbox.mailboxes.get(user) or Mailbox(items=[])
-        if all(item.reply_id != reply.reply_id for item in box.items):
-            outbox.mailboxes[user] = Mailbox(items=[*box.items, MailItem(reply_id=reply.reply_id, text=unsent)])
+        added = box.adding(MailItem(reply_id=reply.reply_id, text=unsent))
+        if added is not box:
+            outbox.mailboxes[user] = added
             counts.mailbox_depth.inc()
         outbox.entries[reply.reply_id] = entry.derive(attempting=-1, state=states.MAILBOX)
         await outbox.persisted()

@@ -25,6 +25,8 @@ OTHER_VARIABLES = frozenset({"WXSTREAM_MODEL_CACHE"})
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 # WeChat gives up on a callback attempt after this long and retries (3 attempts in all).
 WECHAT_DEADLINE_S = 5.0
+# more_text's share of a passive reply, at most.
+MORE_TEXT_MAX_BYTES = 256
 
 
 class SettingsError(ValueError):
@@ -138,6 +140,9 @@ class Settings:
     # and the reply waits in their mailbox for their next message.
     uncertified_hold_s: float = 9.0
     mailbox_notice_text: str = "I am still thinking about that; send me any message and I will answer it."
+    # Ends a reply cut to a passive reply's size for such an account; the rest waits in the
+    # user's mailbox and comes with the reply to their next message.
+    more_text: str = "(More to come: send me any message.)"
     # TOML file with `[accounts.NAME]` tables. Unset: a demo account file is created in
     # data_dir on first use.
     accounts: Path | None = None
@@ -253,6 +258,8 @@ class Settings:
                 f"{PREFIX}PASSIVE_REPLY_WAIT_S must be below WeChat's {WECHAT_DEADLINE_S:g} s deadline, "
                 f"got {self.passive_reply_wait_s:g}"
             )
+        if len(self.more_text.encode("utf-8")) > MORE_TEXT_MAX_BYTES:
+            raise SettingsError(f"{PREFIX}MORE_TEXT must be at most {MORE_TEXT_MAX_BYTES} UTF-8 bytes")
         if self.outbound_max_part_bytes < 16:
             raise SettingsError(f"{PREFIX}OUTBOUND_MAX_PART_BYTES must be >= 16, got {self.outbound_max_part_bytes}")
         if not 0 <= self.model_candidate_share <= 1:

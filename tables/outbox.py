@@ -20,7 +20,7 @@ from app.outbound.outbox import OutboxEntry
 from app.settings import Settings
 from tables.acked import AckedTable
 
-__all__ = ("MailItem", "Mailbox", "Outbox", "latest")
+__all__ = ("MailItem", "Mailbox", "Outbox", "REST_OF", "latest")
 
 OUTBOX_TABLE = "outbox-v1"
 MAILBOX_TABLE = "mailbox-v1"
@@ -31,12 +31,32 @@ class MailItem(faust.Record, serializer="json", include_metadata=False):
     text: str
 
 
+# The reply id of a reply's rest, which did not fit in a passive reply.
+REST_OF = "{}+rest"
+
+
 class Mailbox(faust.Record, serializer="json", include_metadata=False):
     items: list[MailItem]
 
     @property
     def text(self) -> str:
         return "\n\n".join(item.text for item in self.items)
+
+    def adding(self, item: MailItem) -> "Mailbox":
+        """With `item`, unless an item of its reply id is here: after the others, but a
+        reply's rest right after the reply, and a reply right before its rest."""
+        items = list(self.items)
+        ids = [each.reply_id for each in items]
+        if item.reply_id in ids:
+            return self
+        at = len(items)
+        for index, other in enumerate(ids):
+            if item.reply_id == REST_OF.format(other):
+                at = index + 1
+            elif other == REST_OF.format(item.reply_id):
+                at = index
+        items.insert(at, item)
+        return Mailbox(items=items)
 
     def without(self, sent: "Mailbox") -> "Mailbox":
         """What is left once the items of `sent` are out: replies mailboxed since stay."""

@@ -23,7 +23,7 @@ from app.topics import Delivery, RawEvent, Reply, reply_id
 from app.wechat import CallbackQuery, Decoded, WeChatError
 from app.wechat.messages import Message
 from app.wechat.errors import SignatureError, TooLargeError
-from app.wechat.replies import ACK_BODY, TextReply
+from app.wechat.replies import ACK_BODY, PASSIVE_TEXT_MAX_BYTES, TextReply
 
 log = logging.getLogger("wxstream.ingress")
 
@@ -34,8 +34,6 @@ PUBLISHER = web.AppKey("publisher", RawEventPublisher)
 WAITER = web.AppKey("waiter", ReplyWaiter)
 REJECTIONS = web.AppKey("rejections", RejectionLog)
 
-# WeChat rejects passive text replies longer than this; longer replies go by the API, in parts.
-PASSIVE_TEXT_MAX_BYTES = 2048
 # A passive answer must be on its way this long before WeChat's deadline.
 ANSWER_MARGIN_S = 0.3
 # Pause between tries of a passive claim the broker did not confirm.

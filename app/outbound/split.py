@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ("split_text",)
+__all__ = ("split_text", "cut_to_fit")
 
 SENTENCE_ENDS = frozenset("。！？!?.;；…\n")
 
@@ -35,3 +35,13 @@ def _boundary(head: str) -> int:
             if accept(head[index]):
                 return index + 1
     return len(head)
+
+
+def cut_to_fit(text: str, limit: int, ending: str) -> tuple[str, str]:
+    """(what fits in one message of `limit` UTF-8 bytes, the rest): `text` and "" when it
+    fits, else its head, cut where `split_text` would cut, closed by `ending`."""
+    if len(text.encode("utf-8")) <= limit:
+        return text, ""
+    closing = f"\n\n{ending}"
+    head = split_text(text, limit - len(closing.encode("utf-8")))[0]
+    return head.rstrip() + closing, text[len(head) :].lstrip()

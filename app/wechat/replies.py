@@ -14,6 +14,7 @@ __all__ = (
     "Reply",
     "Ack",
     "ACK_BODY",
+    "PASSIVE_TEXT_MAX_BYTES",
     "TextReply",
     "ImageReply",
     "VoiceReply",
@@ -27,6 +28,8 @@ __all__ = (
 
 
 ACK_BODY = "success"
+# WeChat rejects passive text replies longer than this (UTF-8 bytes).
+PASSIVE_TEXT_MAX_BYTES = 2048
 
 
 def cdata(text: str) -> str:

@@ -146,6 +146,8 @@ def test_error_shows_the_bad_value_and_what_is_expected():
         from_env(KAFKA_ONE_RECORD_BATCHES="maybe")
     with pytest.raises(SettingsError, match=r"WXSTREAM_PARTITIONS must be >= 1, got 0"):
         from_env(PARTITIONS="0")
+    with pytest.raises(SettingsError, match=r"WXSTREAM_MORE_TEXT must be at most 256 UTF-8 bytes"):
+        from_env(MORE_TEXT="更" * 86)
 
 
 def test_settings_error_is_a_value_error():

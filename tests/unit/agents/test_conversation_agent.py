@@ -22,8 +22,9 @@ from app.clients.errors import ModelError
 from app.keywords import KeywordRule
 from app.settings import Settings
 from app.topics import CLEAN_EVENTS, CLEAN_SCHEMA, REPLIES, CleanEvent, Reply, reply_id, user_key
+from app.wechat.replies import PASSIVE_TEXT_MAX_BYTES
 from tables.answers import answer_cache_table
-from tables.outbox import Mailbox, MailItem, Outbox
+from tables.outbox import REST_OF, Mailbox, MailItem, Outbox
 from tables.ratelimits import RateTables
 from tables.sessions import sessions_table
 from tests.unit.agents.faust_harness import AgentHarness
@@ -41,6 +42,8 @@ DEMO = Account(
         KeywordRule(pattern="event:subscribe", reply="Welcome!"),
     ),
 )
+
+FREE = Account(name="free", token="token", appid="wx0000000000000002", certified=False)  # no customer-service API
 
 
 class FakeModel:
@@ -80,11 +83,11 @@ class Clock:
 _msg_ids = itertools.count(1)
 
 
-def message(text: str, openid: str = "oUser", msg_type: str = "text", **fields: str) -> CleanEvent:
+def message(text: str, openid: str = "oUser", msg_type: str = "text", account: str = "demo", **fields: str) -> CleanEvent:
     msg_id = str(next(_msg_ids))
     return CleanEvent(
         schema=CLEAN_SCHEMA,
-        account="demo",
+        account=account,
         openid=openid,
         msg_type=msg_type,
         event=fields.get("Event", ""),
@@ -134,7 +137,7 @@ def tables(harness):
 async def running(harness, tables, model, clock):
     app, settings = harness.app, harness.settings
     acks = Acks(app)
-    conversations = conversation.create(acks, harness.topics, tables, {"demo": DEMO}, settings, model, harness.metrics)
+    conversations = conversation.create(acks, harness.topics, tables, {"demo": DEMO, "free": FREE}, settings, model, harness.metrics)
 
     @app.agent(harness.topics.clean, name="test.conversation")
     async def hand_over(stream: faust.StreamT[CleanEvent]) -> None:
@@ -420,3 +423,43 @@ async def test_table_cleanup_purges_sessions_idle_for_two_windows(harness, clock
 
     assert [user for user, _ in windows.table.data.keys()] == [user_key("demo", "oHere")]
 
+
+
+# --- accounts without the customer-service API -----------------------------------------
+
+LONG = " ".join(f"Sentence number {n} of a long answer." for n in range(120))  # about 4,400 bytes
+
+
+async def test_a_long_reply_without_the_api_is_cut_and_the_rest_comes_with_the_next_reply(harness, tables):
+    free_user = user_key("free", "oUser")
+    [first] = await say(harness, message(LONG, account="free"))
+
+    assert len(first.text.encode("utf-8")) <= PASSIVE_TEXT_MAX_BYTES
+    assert first.text.startswith("answer: Sentence number 0 ")
+    assert first.text.endswith(f".\n\n{harness.settings.more_text}")
+    [rest] = tables.mailboxes[free_user].items
+    assert rest.reply_id == REST_OF.format(first.reply_id)
+    assert first.text.removesuffix(f"\n\n{harness.settings.more_text}") + " " + rest.text == f"answer: {LONG}"
+
+    [second] = await say(harness, message("next", account="free"))
+    assert second.text.startswith(rest.text[:100])
+    [third] = await say(harness, message("and then", account="free"))
+    assert third.text.endswith("answer: next\n\nanswer: and then")
+    assert free_user not in tables.mailboxes
+
+
+async def test_the_rest_of_a_cut_reply_processed_again_stays_as_it_was(harness, tables):
+    free_user = user_key("free", "oUser")
+    event = message(LONG, account="free")
+    [first] = await say(harness, event)
+    before = tables.mailboxes[free_user]
+    [again] = await say(harness, event)  # read again after a crash, before its offset was committed
+
+    assert (again.reply_id, again.text) == (first.reply_id, first.text)
+    assert tables.mailboxes[free_user] == before
+
+
+async def test_a_short_reply_without_the_api_is_not_cut(harness, tables):
+    [reply] = await say(harness, message("hello", account="free"))
+    assert reply.text == "answer: hello"
+    assert user_key("free", "oUser") not in tables.mailboxes

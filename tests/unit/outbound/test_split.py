@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.outbound.split import split_text
+from app.outbound.split import cut_to_fit, split_text
 
 
 def sizes(parts: tuple[str, ...]) -> list[int]:
@@ -54,3 +54,21 @@ def test_parts_join_back_and_fit(text, limit):
     parts = split_text(text, limit)
     assert "".join(parts) == text
     assert all(0 < size <= limit for size in sizes(parts)) or parts == ("",)
+
+
+def test_a_text_that_fits_is_not_cut():
+    assert cut_to_fit("Short answer.", 40, "(more)") == ("Short answer.", "")
+
+
+def test_a_long_text_is_cut_after_a_sentence_and_closed_by_the_ending():
+    head, rest = cut_to_fit("One sentence. Two sentences. Three sentences.", 40, "(more)")
+    assert (head, rest) == ("One sentence. Two sentences.\n\n(more)", "Three sentences.")
+
+
+@given(st.text(min_size=1, max_size=400), st.integers(min_value=24, max_value=200))
+def test_the_head_fits_and_with_the_rest_keeps_every_word(text, limit):
+    head, rest = cut_to_fit(text, limit, "(more)")
+    assert len(head.encode("utf-8")) <= limit
+    if rest:
+        assert head.endswith("\n\n(more)")
+        assert "".join((head.removesuffix("\n\n(more)") + rest).split()) == "".join(text.split())
