@@ -24,8 +24,6 @@ from app.topics import CLEAN_SCHEMA, CleanEvent, DeadLetter, RawEvent, Topics, u
 
 log = logging.getLogger("wxstream.agents.dedupe")
 
-_REQUIRED_FIELDS = ("FromUserName", "CreateTime", "MsgType")
-
 
 class PoisonEvent(ValueError):
     """A raw record that cannot become a clean event."""
@@ -42,14 +40,9 @@ def decode_raw(value: bytes) -> RawEvent:
         raw = RawEvent.from_data(data)
     except (TypeError, ValueError) as exc:
         raise PoisonEvent(f"schema: {exc}") from None
-    if not isinstance(raw.fields, dict) or not all(isinstance(v, str) for v in raw.fields.values()):
-        raise PoisonEvent("schema: fields must map names to strings")
-    missing = [name for name in _REQUIRED_FIELDS if not raw.fields.get(name)]
-    if missing or not raw.account or not raw.openid or not raw.dedupe_key:
-        raise PoisonEvent(f"schema: missing {', '.join(missing) or 'account/openid/dedupe_key'}")
-    create_time = raw.fields["CreateTime"]
-    if not (create_time.isascii() and create_time.isdigit()):  # int() must accept it
-        raise PoisonEvent("schema: CreateTime is not a unix time")
+    problem = raw.problem()
+    if problem is not None:
+        raise PoisonEvent(f"schema: {problem}")
     return raw
 
 

@@ -38,6 +38,7 @@ from typing import Mapping
 
 from app.keywords import KeywordRule
 from app.settings import Settings
+from app.topics import ACCOUNT_NAME
 from app.wechat import CallbackCodec, Mode
 from app.wechat.callback import MODES
 from app.wechat.errors import WeChatError
@@ -94,7 +95,6 @@ def load_accounts(settings: Settings) -> Mapping[str, Account]:
     return {name: _account(path, name, entry) for name, entry in table.items()}
 
 
-_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _KEYS = (
     "token",
     "appid",
@@ -112,7 +112,7 @@ _KEYS = (
 
 def _account(path: Path, name: str, entry: object) -> Account:
     where = f"{path}: [accounts.{name}]"
-    if not _NAME.fullmatch(name):
+    if not ACCOUNT_NAME.fullmatch(name):
         raise AccountsError(f"{where}: account names may use letters, digits, '_' and '-' (they are URL paths)")
     if not isinstance(entry, dict):
         raise AccountsError(f"{where} must be a table")

@@ -8,10 +8,10 @@ change to an existing one.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-import hashlib
 
 import faust
 
@@ -34,9 +34,13 @@ __all__ = (
     "Topics",
     "user_key",
     "reply_id",
+    "ACCOUNT_NAME",
 )
 
 CLEAN_SCHEMA = "wxstream.event/1"
+# An account's name: the {account} of its callback URL and the first part of every key.
+ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_REQUIRED_FIELDS = ("FromUserName", "CreateTime", "MsgType")
 
 
 class RawEvent(faust.Record, serializer="json", include_metadata=False):
@@ -49,6 +53,25 @@ class RawEvent(faust.Record, serializer="json", include_metadata=False):
     fields: dict[str, str]
     received_at: float
     encrypted: bool = False
+
+    def problem(self) -> str | None:
+        """Why this cannot become a clean event (the schema's rules), or None. Faust checks
+        no field types, and only the ingress is meant to write the raw topic."""
+        if not all(isinstance(v, str) for v in (self.account, self.openid, self.msg_type, self.dedupe_key)):
+            return "account, openid, msg_type and dedupe_key must be strings"
+        if not isinstance(self.received_at, (int, float)) or isinstance(self.received_at, bool):
+            return "received_at must be a number"
+        if not isinstance(self.fields, dict) or not all(isinstance(v, str) for v in self.fields.values()):
+            return "fields must map names to strings"
+        missing = [name for name in _REQUIRED_FIELDS if not self.fields.get(name)]
+        if missing or not self.account or not self.openid or not self.dedupe_key:
+            return f"missing {', '.join(missing) or 'account/openid/dedupe_key'}"
+        if not ACCOUNT_NAME.fullmatch(self.account):
+            return f"account {self.account[:70]!r} is not an account name"
+        create_time = self.fields["CreateTime"]
+        if not (create_time.isascii() and create_time.isdigit()):  # int() must accept it
+            return "CreateTime is not a unix time"
+        return None
 
 
 class CleanEvent(faust.Record, serializer="json", include_metadata=False):

@@ -132,6 +132,8 @@ def decode(
         return TopicRecord(**where, data=data, problem=f"not a {spec.record.__name__}: {exc}")
     if not isinstance(getattr(record, "fields", {}), dict):  # Faust does not check field types
         return TopicRecord(**where, data=data, problem=f"not a {spec.record.__name__}: fields is not an object")
+    if isinstance(record, RawEvent) and (problem := record.problem()) is not None:  # as the dedupe agent checks it
+        return TopicRecord(**where, data=data, problem=f"not a valid RawEvent: {problem}")
     return TopicRecord(**where, data=data, record=record)
 
 

@@ -81,6 +81,7 @@ def test_an_openid_may_hold_a_colon_and_a_key_may_be_missing():
         (b"[1, 2]", "expected a JSON object, got list"),
         (b'{"account": "shop"}', "not a RawEvent"),
         (raw_value().replace(b'"fields": {', b'"fields": "x", "f": {'), "not a RawEvent: fields is not an object"),
+        (raw_value().replace(b'"CreateTime": "', b'"CreateTime": "x'), "not a valid RawEvent: CreateTime"),
     ],
 )
 def test_an_undecodable_value_is_a_record_with_its_problem(value, problem):
