@@ -7,7 +7,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from app.clients.metrics import ModelMetrics
 from app.outbound.metrics import OutboundMetrics
 
-__all__ = ("AgentMetrics",)
+__all__ = ("AgentMetrics", "DEAD_LETTER_REASONS")
+
+# undecodable or schema: a raw record (or a record the sender reads); delivery: a reply
+# the sender gave up on.
+DEAD_LETTER_REASONS = ("undecodable", "schema", "delivery")
 
 
 class AgentMetrics:
@@ -28,6 +32,8 @@ class AgentMetrics:
         self.dead_letters = Counter(
             "wxstream_dead_letters", "Records sent to the dead-letter topic, by reason.", ["reason"], registry=self.registry
         )
+        for reason in DEAD_LETTER_REASONS:  # at 0 from the start, so that alerts see the first one
+            self.dead_letters.labels(reason)
         self.fallbacks = Counter(
             "wxstream_model_fallbacks",
             "Messages answered with the fallback text because the model gave no answer, by account, model and reason.",
@@ -36,7 +42,7 @@ class AgentMetrics:
         )
         self.conversations = Gauge(
             "wxstream_conversation_jobs",
-            "Messages the conversation is working on (at most WXSTREAM_CONVERSATION_CONCURRENCY).",
+            "Messages the conversation has taken and not finished: running or queued.",
             registry=self.registry,
         )
         # The model client's own metrics (latency, errors, breaker, shedding), on this registry.

@@ -63,6 +63,8 @@ def install(
     acks: Acks,
 ) -> faust.types.AgentT:
     counts = metrics.outbound
+    for name in accounts:  # at 0 from the start, so that alerts see the first one
+        counts.messages.labels(name, "api", "dead_letter")
     waiting: dict[str, Waiting] = {}  # reply id -> when to stop waiting for a verdict
     scanned: set[faust.types.TP] = set()  # the assignment `waiting` was rebuilt for
     channel = app.topic(
@@ -165,6 +167,8 @@ def install(
             outbox.entries[about.reply_id] = entry
         if entry.state == states.PASSIVE and before.state != states.PASSIVE:
             counts.messages.labels(about.account, "passive", "sent").inc()
+            if entry.reply is not None and entry.reply.received_at and isinstance(about, Delivery):
+                counts.reply_latency.labels("passive").observe(max(0.0, about.delivered_at - entry.reply.received_at))
         if step is Step.WAIT:
             wait_for_verdict(entry.reply)
             return

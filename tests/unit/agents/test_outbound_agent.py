@@ -158,6 +158,15 @@ async def test_a_passive_reply_is_not_sent(harness, sender, reply_first):
     assert sender.calls == []
     assert recorded(harness) == []
     assert messages(harness, "passive", "sent") == 1
+    # The passive reply's latency counts when the reply is known (it comes first on the topic).
+    assert harness.metric("wxstream_reply_latency_seconds_count", path="passive") == (1 if reply_first else 0)
+
+
+async def test_dead_letter_series_start_at_zero_so_that_alerts_see_the_first(harness):
+    registry = harness.metrics.registry
+    assert registry.get_sample_value("wxstream_dead_letters_total", {"reason": "schema"}) == 0
+    labels = {"account": "demo", "path": "api", "outcome": "dead_letter"}
+    assert registry.get_sample_value("wxstream_outbound_messages_total", labels) == 0
 
 
 async def test_a_reply_seen_again_is_skipped(harness, sender):
