@@ -97,11 +97,12 @@ def _samples(families: Iterable[Metric], name: str) -> list[Sample]:
 
 
 def _totals_by(samples: Iterable[Sample], label: str) -> tuple[Count, ...]:
-    """Sum of the samples per value of `label` (e.g. replies of all accounts by source)."""
+    """Sum of the samples per value of `label` (e.g. replies of all accounts by source);
+    values not counted yet are left out (some series start at 0, for alerts' sake)."""
     totals: dict[str, float] = defaultdict(float)
     for sample in samples:
         totals[sample.labels[label]] += sample.value
-    return tuple(Count(name, int(total)) for name, total in sorted(totals.items()))
+    return tuple(Count(name, int(total)) for name, total in sorted(totals.items()) if total)
 
 
 def _agents(families: list[Metric], throughput: Mapping[str, float]) -> tuple[AgentStatus, ...]:
