@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Mapping
 
 import faust
@@ -27,9 +28,10 @@ from tables.ratelimits import RateTables
 from tables.seen import seen_table
 from tables.sessions import sessions_table
 
-__all__ = ("create_app", "kafka_options", "run_worker")
+__all__ = ("advertised_host", "create_app", "kafka_options", "run_worker")
 
 APP_ID = "wxstream"
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
 
 def kafka_options(settings: Settings) -> dict[str, object]:
@@ -49,6 +51,13 @@ def kafka_options(settings: Settings) -> dict[str, object]:
     }
 
 
+def advertised_host(bind: str) -> str:
+    """The host other workers and Faust's /router/ views reach this worker at: the bind
+    address, or this machine's name where that is a wildcard (each replica the same one
+    otherwise, and Faust's views of who serves what would merge them)."""
+    return socket.gethostname() if bind in WILDCARD_HOSTS else bind
+
+
 def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: str = "rocksdb://") -> faust.App:
     if not settings.kafka_url:
         raise SettingsError("the worker needs WXSTREAM_KAFKA_URL (`wxstream up` sets it for the embedded broker)")
@@ -60,7 +69,7 @@ def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: st
         datadir=str(settings.data_dir / "worker"),
         table_cleanup_interval=30.0,
         web_enabled=True,
-        web_host=settings.web_host,
+        web_host=advertised_host(settings.web_host),
         web_port=settings.web_port,
         web_bind=settings.web_host,
         # Faust's /table/ views would serve any row, users' sessions included, to anyone.
