@@ -46,6 +46,11 @@ class IngressMetrics:
             "Accepted callbacks waiting in the local spool for the broker.",
             registry=self.registry,
         )
+        self.spool_oldest_age = Gauge(
+            "wxstream_ingress_spool_oldest_age_seconds",
+            "How long the oldest callback in the spool has waited for the broker (0: none waits).",
+            registry=self.registry,
+        )
         # The labelled series each callback updates, looked up once per label set:
         # `labels()` checks and joins its arguments under a lock, more work than the update.
         self.requests_of = cache(self.requests.labels)

@@ -58,6 +58,8 @@ class RawEventPublisher:
         self._batcher = RecordBatcher(self._producer, CachedPartitioner(), settings.produce_timeout_s)
         self._spool = spool
         self._metrics = metrics
+        if spool is not None and metrics is not None:
+            metrics.spool_oldest_age.set_function(lambda: spool.oldest_age_s or 0.0)
         self._pending = asyncio.Event()  # set while the spool may hold events
         self._drainer: asyncio.Task[None] | None = None
         self._unawaited: set[asyncio.Task[None]] = set()  # records written without waiting

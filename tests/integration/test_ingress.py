@@ -189,6 +189,7 @@ async def test_ops_endpoints(stack, accounts):
     assert 'wxstream_ingress_rejections_total{account="safe",reason="bad_signature"}' in text
     assert "wxstream_ingress_request_duration_seconds_bucket" in text
     assert "wxstream_ingress_spool_depth 0.0" in text
+    assert "wxstream_ingress_spool_oldest_age_seconds 0.0" in text
 
 
 async def test_slow_reply_gets_success_and_leaves_delivery_to_the_outbound_path(start_stack, demo_account):

@@ -9,6 +9,7 @@ import logging
 
 import pytest
 
+from app.ingress.metrics import IngressMetrics
 from app.ingress.publisher import Persisted, RawEventPublisher, record_json
 from app.ingress.spool import Spool
 from app.settings import Settings
@@ -127,3 +128,14 @@ async def test_the_spool_drains_a_batch_in_about_one_round_trip_and_in_order(tmp
         assert len(spool) == 0 and publisher.broker_ok
         assert broker.most_in_flight == 50
         assert [json.loads(value)["dedupe_key"] for value in broker.sent] == [f"msg:{n}" for n in range(50)]
+
+
+async def test_the_spools_oldest_wait_is_a_metric(tmp_path):
+    metrics = IngressMetrics()
+    with Spool(tmp_path) as spool:
+        publisher = RawEventPublisher(Settings.from_env({}), "127.0.0.1:9", spool=spool, metrics=metrics)
+        publisher._batcher = RefusingBatcher()
+        assert metrics.registry.get_sample_value("wxstream_ingress_spool_oldest_age_seconds") == 0
+        assert await publisher.publish(_event(1)) is Persisted.SPOOL
+        await asyncio.sleep(0.05)
+        assert metrics.registry.get_sample_value("wxstream_ingress_spool_oldest_age_seconds") >= 0.05
