@@ -65,7 +65,7 @@ def user_text(event: CleanEvent) -> str | None:
 class Tables:
     rates: RateTables
     sessions: Sessions  # windowed: idle sessions are purged
-    answers: object | None  # windowed answer cache, None when disabled
+    answers: faust.types.tables.WindowWrapperT | None  # windowed answer cache, None when disabled
     mailboxes: faust.Table  # replies the API could not deliver, for the user's next reply
 
 
@@ -89,7 +89,8 @@ class Conversation:
         """Start answering `event` (`user`: its key) once the user's earlier messages are
         answered, and return the job's task. Call it from the agent whose event `event`
         is: the job reads and writes the tables in that event's partition and windows.
-        Waits while `concurrency` jobs are unfinished (backpressure on that agent)."""
+        Waits while the backlog is full (BACKLOG_PER_SLOT unfinished jobs per slot):
+        backpressure on that agent."""
         return await self._jobs.submit(user, self._handle(user, event))
 
     async def close(self) -> None:

@@ -82,7 +82,7 @@ def record_position(event: faust.types.EventT) -> str:
 def install(
     app: faust.App,
     topics: Topics,
-    seen,
+    seen: faust.types.tables.WindowWrapperT,
     settings: Settings,
     metrics: AgentMetrics,
     conversation: Conversation,

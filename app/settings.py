@@ -208,7 +208,8 @@ class Settings:
     session_idle_s: float = 1800.0
     session_max_turns: int = 10
     session_max_tokens: int = 1500
-    # Answers to context-free questions are reused for this long (0: no cache).
+    # Answers to context-free questions are reused within windows this long: an answer
+    # serves from when it is cached to its window's end (0: no cache).
     answer_cache_ttl_s: float = 600.0
     # Bearer token for the worker's views of users' data (sessions); unset: those views are off.
     admin_token: str | None = None

@@ -95,7 +95,7 @@ class ReplyWaiter:
             waiting[1].set_result(reply)
 
     def _forget_old(self, now: float) -> None:
-        """Drop entries older than `keep_s`; both dicts are in insertion (= time) order."""
+        """Drop entries older than `keep_s`; each dict is in insertion (= time) order."""
         horizon = now - self._keep_s
         for table in (self._recent, self._waiting, self._left_to_sender):
             while table:
