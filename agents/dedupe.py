@@ -11,18 +11,16 @@ before it in its partition (agents/delivery.py).
 from __future__ import annotations
 
 import json
-import logging
 import time
 
 import faust
 
 from agents.conversation import Conversation
+from agents.deadletters import send_to_dead_letters
 from agents.delivery import Acks
 from agents.metrics import AgentMetrics
 from app.settings import Settings
-from app.topics import CLEAN_SCHEMA, CleanEvent, DeadLetter, RawEvent, Topics, user_key
-
-log = logging.getLogger("wxstream.agents.dedupe")
+from app.topics import CLEAN_SCHEMA, CleanEvent, RawEvent, Topics, user_key
 
 
 class PoisonEvent(ValueError):
@@ -62,18 +60,6 @@ def clean_event(raw: RawEvent, now: float) -> CleanEvent:
     )
 
 
-def dead_letter(event: faust.types.EventT, reason: str) -> DeadLetter:
-    message = event.message
-    return DeadLetter(
-        source_topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        reason=reason,
-        payload=bytes(event.value or b"").decode("utf-8", "backslashreplace"),
-        at=time.time(),
-    )
-
-
 def record_position(event: faust.types.EventT) -> str:
     """`<partition>@<offset>` of the raw record behind `event`."""
     return f"{event.message.partition}@{event.message.offset}"
@@ -94,10 +80,7 @@ def install(
         try:
             raw = decode_raw(event.value)
         except PoisonEvent as exc:
-            log.warning("dead-lettering %s[%d]@%d: %s", event.message.topic, event.message.partition, event.message.offset, exc)
-            await (await topics.dead_letters.send(key=event.key, value=dead_letter(event, str(exc))))
-            metrics.dead_letters.labels(str(exc).split(":")[0]).inc()
-            return
+            return await send_to_dead_letters(topics, metrics, event, str(exc))
         seen_key = f"{raw.account}:{raw.dedupe_key}"
         window = seen[seen_key]
         first = window.current() or window.delta(ttl)
@@ -120,9 +103,7 @@ def install(
     @app.agent(topics.raw, name="wxstream.dedupe")
     async def dedupe(stream: faust.StreamT[bytes]) -> None:
         try:
-            async for event in stream.events():
-                with acks.holding(event):
-                    await handle(event)
+            await acks.handle_each(stream, handle)
         finally:
             await conversation.close()
 

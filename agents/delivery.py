@@ -28,7 +28,7 @@ from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Iterator
+from typing import Awaitable, Callable, Iterator
 
 import faust
 from faust.types import TP, Message
@@ -69,6 +69,14 @@ class Acks:
             self._fail(held, exc)
             raise
         self._count_down(held)
+
+    async def handle_each(
+        self, stream: faust.StreamT, handle: Callable[[faust.types.EventT], Awaitable[None]]
+    ) -> None:
+        """An agent's loop: every event of `stream` through `handle`, held meanwhile."""
+        async for event in stream.events():
+            with self.holding(event):
+                await handle(event)
 
     def until(self, event: faust.types.EventT, done: asyncio.Future) -> None:
         """Keep `event` (held) unacknowledged until `done` (what `topic.send()` returned, or

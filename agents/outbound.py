@@ -25,7 +25,7 @@ from typing import Mapping
 
 import faust
 
-from agents.dedupe import dead_letter
+from agents.deadletters import dead_letter, send_to_dead_letters
 from agents.delivery import Acks
 from agents.metrics import AgentMetrics
 from app.accounts import Account
@@ -35,7 +35,7 @@ from app.outbound.policy import Action
 from app.outbound.sender import Outcome, Sender
 from app.outbound.split import split_text
 from app.settings import Settings
-from app.topics import DELIVERIES, REPLIES, DeadLetter, Delivery, Reply, Topics, user_key
+from app.topics import DELIVERIES, REPLIES, Delivery, Reply, Topics, user_key
 from tables.outbox import Mailbox, MailItem, Outbox, latest
 
 __all__ = ("install",)
@@ -149,18 +149,11 @@ def install(
         if reply.received_at:
             counts.reply_latency.labels("api").observe(max(0.0, time.time() - reply.received_at))
 
-    async def undecodable(event: faust.types.EventT, exc: Exception) -> None:
-        reason = f"undecodable: {type(exc).__name__}: {exc}"
-        where = f"{event.message.topic}[{event.message.partition}]@{event.message.offset}"
-        log.warning("dead-lettering %s: %s", where, reason)
-        await (await topics.dead_letters.send(key=event.key, value=dead_letter(event, reason)))
-        metrics.dead_letters.labels("undecodable").inc()
-
     async def handle(event: faust.types.EventT) -> None:
         try:
             about: Reply | Delivery = (Reply if event.message.topic == REPLIES.name else Delivery).loads(event.value)
         except (ValueError, TypeError, KeyError) as exc:
-            return await undecodable(event, exc)
+            return await send_to_dead_letters(topics, metrics, event, f"undecodable: {type(exc).__name__}: {exc}")
         before = latest(outbox, about.reply_id)
         entry, step = on_reply(before, about) if isinstance(about, Reply) else on_verdict(before, about.path)
         if entry is not before:
@@ -183,11 +176,9 @@ def install(
     @app.agent(channel, name="wxstream.outbound")
     async def outbound(stream: faust.StreamT[bytes]) -> None:
         try:
-            async for event in stream.events():
-                # Any other failure (the broker, a bug) stops the worker with the event
-                # unacknowledged, rather than losing the reply or the verdict it carries.
-                with acks.holding(event):
-                    await handle(event)
+            # Any other failure (the broker, a bug) stops the worker with the event
+            # unacknowledged, rather than losing the reply or the verdict it carries.
+            await acks.handle_each(stream, handle)
         finally:
             await sender.close()
 

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from agents.dedupe import PoisonEvent, clean_event, dead_letter, decode_raw
+from agents.deadletters import dead_letter
+from agents.dedupe import PoisonEvent, clean_event, decode_raw
 from app.topics import CLEAN_SCHEMA, CleanEvent, DeadLetter, RawEvent
 
 FIELDS = {
