@@ -6,7 +6,7 @@ import asyncio
 import fcntl
 import gc
 import logging
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator, Mapping
 
@@ -75,19 +75,17 @@ def create_web_app(settings: Settings, accounts: Mapping[str, Account]) -> web.A
     @asynccontextmanager
     async def kafka(app: web.Application) -> AsyncIterator[None]:
         await asyncio.to_thread(ensure_topics, settings, bootstrap)
-        async with _locked_spool(spool_dir(settings)) as spool:
+        async with _locked_spool(spool_dir(settings)) as spool, AsyncExitStack() as started:
             publisher = RawEventPublisher(settings, bootstrap, spool, metrics)
             waiter = ReplyWaiter(bootstrap, settings.kafka_fetch_max_wait_ms)
             await publisher.start()
+            started.push_async_callback(publisher.stop)  # also when the waiter does not start
             await waiter.start()
+            started.push_async_callback(waiter.stop)  # stopped first
             app[handlers.PUBLISHER] = publisher
             app[handlers.WAITER] = waiter
             log.info("ingress producing to %s; %d events in spool %s", bootstrap, publisher.spooled, spool_dir(settings))
-            try:
-                yield
-            finally:
-                await waiter.stop()
-                await publisher.stop()
+            yield
 
     app.cleanup_ctx.append(kafka)
     return app
