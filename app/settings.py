@@ -208,6 +208,9 @@ class Settings:
     session_idle_s: float = 1800.0
     session_max_turns: int = 10
     session_max_tokens: int = 1500
+    # How often the worker deletes the expired windows of its tables that Faust's own
+    # cleanup misses (those an earlier run left in the local stores).
+    window_sweep_interval_s: float = 600.0
     # Answers to context-free questions are reused within windows this long: an answer
     # serves from when it is cached to its window's end (0: no cache).
     answer_cache_ttl_s: float = 600.0
@@ -232,6 +235,7 @@ class Settings:
             "outbound_verdict_timeout_s",
             "outbound_request_timeout_s",
             "outbound_state_ttl_s",
+            "window_sweep_interval_s",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be > 0, got {getattr(self, name)}")

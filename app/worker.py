@@ -27,6 +27,7 @@ from tables.outbox import Outbox
 from tables.ratelimits import RateTables
 from tables.seen import seen_table
 from tables.sessions import sessions_table
+from tables.windowed import install_window_sweep
 
 __all__ = ("advertised_host", "create_app", "kafka_options", "run_worker")
 
@@ -100,6 +101,7 @@ def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: st
     dedupe.install(app, topics, seen_table(app, settings), settings, metrics, conversations, acks)
     outbound.install(app, topics, outbox, accounts, settings, wechat_sender(settings, metrics), metrics, acks)
     install_views(app, settings, metrics, sessions, sensor)
+    install_window_sweep(app, settings.window_sweep_interval_s)
     return app
 
 
