@@ -38,8 +38,8 @@ from agents.ordering import KeyedTasks
 from app.accounts import Account
 from app.clients.triton import ModelClient, ModelError
 from app.keywords import match_rules, normalise, trigger_of
-from app.settings import Settings
 from app.outbound.split import cut_to_fit
+from app.settings import Settings
 from app.topics import CleanEvent, Reply, Topics, reply_id
 from app.wechat.replies import PASSIVE_TEXT_MAX_BYTES
 from tables.outbox import REST_OF, MailItem, Mailbox

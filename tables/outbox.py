@@ -5,8 +5,9 @@ WeChat would not take by the API, kept for the user's next message.
 worker's clock: an entry is written to the window of now and read from it or the one
 before (see `latest`), and windows older than twice the TTL are purged. The clock, not
 the records' timestamps: a reply and its verdict come from different hosts, and a record
-stamped before the boundary but read after it must still find the newest state. `mailbox` is keyed by user and emptied when delivered. Both
-write through AckedTable, so the sender can wait until a change is safe in the broker.
+stamped before the boundary but read after it must still find the newest state.
+`mailbox` is keyed by user and emptied when delivered. Both write through AckedTable, so
+the sender can wait until a change is safe in the broker.
 """
 
 from __future__ import annotations
@@ -69,7 +70,6 @@ class Outbox:
 
     def __init__(self, app: faust.App, settings: Settings) -> None:
         ttl = settings.outbound_state_ttl_s
-        self.ttl_s = ttl
         self.entries_table = _acked(app, OUTBOX_TABLE, OutboxEntry, settings, "delivery state of each reply", OutboxEntry)
         windows = self.entries_table.tumbling(ttl, expires=timedelta(seconds=2 * ttl))
         self.entries = windows.relative_to(lambda event=None: time.time())

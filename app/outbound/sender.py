@@ -1,9 +1,10 @@
 """Sending one text message to one user, whatever WeChat answers: the retry loop.
 
 Credential errors get one token refresh at once, and a fresh token for each retry after
-that; -1 and failed connections get jittered retries up to the budget; WeChat's "not now" answers (48 h window, too many messages, no API) come
-back as MAILBOX, everything else as DEAD_LETTER with the reason, for the caller to act on.
-A send that reached WeChat but got no answer (a timeout, a dropped connection) is not
+that; -1 and connections not made get jittered retries up to the budget; WeChat's "not
+now" answers (48 h window, too many messages, no API) come back as MAILBOX, everything
+else as DEAD_LETTER with the reason, for the caller to act on. A send that reached
+WeChat but got no answer (a timeout, a dropped connection) is not
 retried: the message may have arrived, and WeChat has no way to send it only once. It is
 dead-lettered with that reason, as a send interrupted by a crash is.
 """
