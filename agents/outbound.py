@@ -13,6 +13,10 @@ broker) before the API call, and as sent after it. A worker killed in between le
 mark: the restarted worker does not send that part again, which could show it twice, but
 dead-letters the rest with the reason. WeChat's "not now" answers put the reply in the
 user's mailbox, which the conversation empties into the reply to their next message.
+
+The records are worked on as jobs (agents/ordering.py), `outbound_concurrency` at a
+time and each user's one after another, so that one user's slow API call does not hold
+up everyone else's replies; a record is acknowledged once its job is done.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import faust
 from agents.deadletters import dead_letter, send_to_dead_letters
 from agents.delivery import Acks
 from agents.metrics import AgentMetrics
+from agents.ordering import KeyedTasks
 from app.accounts import Account
 from app.outbound import outbox as states
 from app.outbound.outbox import OutboxEntry, Step, on_reply, on_verdict
@@ -63,6 +68,7 @@ def install(
     acks: Acks,
 ) -> faust.types.AgentT:
     counts = metrics.outbound
+    jobs = KeyedTasks(settings.outbound_concurrency)
     for name in accounts:  # at 0 from the start, so that alerts see the first one
         counts.messages.labels(name, "api", "dead_letter")
     waiting: dict[str, Waiting] = {}  # reply id -> when to stop waiting for a verdict
@@ -150,10 +156,14 @@ def install(
             counts.reply_latency.labels("api").observe(max(0.0, time.time() - reply.received_at))
 
     async def handle(event: faust.types.EventT) -> None:
+        """Decode the record, then move its reply on as a job of the reply's user."""
         try:
             about: Reply | Delivery = (Reply if event.message.topic == REPLIES.name else Delivery).loads(event.value)
         except (ValueError, TypeError, KeyError) as exc:
             return await send_to_dead_letters(topics, metrics, event, f"undecodable: {type(exc).__name__}: {exc}")
+        acks.until(event, await jobs.submit(user_key(about.account, about.openid), move_on(event, about)))
+
+    async def move_on(event: faust.types.EventT, about: Reply | Delivery) -> None:
         before = latest(outbox, about.reply_id)
         entry, step = on_reply(before, about) if isinstance(about, Reply) else on_verdict(before, about.path)
         if entry is not before:
@@ -180,6 +190,7 @@ def install(
             # unacknowledged, rather than losing the reply or the verdict it carries.
             await acks.handle_each(stream, handle)
         finally:
+            await jobs.drain(timeout=settings.outbound_request_timeout_s)
             await sender.close()
 
     @app.timer(1.0, name="wxstream.outbound.verdict_timeout")

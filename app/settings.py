@@ -177,6 +177,9 @@ class Settings:
     # Messages the conversation works on at once (one user's always one after another):
     # model calls overlap instead of each leaving the worker idle.
     conversation_concurrency: int = 8
+    # Records about replies the sender works on at once (one user's always one after
+    # another): a slow API call for one user does not hold up the others' replies.
+    outbound_concurrency: int = 8
     # Model requests in flight at once per worker process, in total and per account.
     model_max_in_flight: int = 32
     model_max_in_flight_per_account: int = 8
@@ -241,6 +244,7 @@ class Settings:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be > 0, got {getattr(self, name)}")
         for name in (
             "conversation_concurrency",
+            "outbound_concurrency",
             "model_max_in_flight",
             "model_max_in_flight_per_account",
             "model_breaker_failures",

@@ -38,7 +38,9 @@ class AckedTable(faust.Table):
         self._sensor_on_del(self, key)
 
     async def persisted(self) -> None:
-        """Return once every change made so far is acknowledged by the broker."""
-        unacked, self._unacked = self._unacked, []
+        """Return once every change made so far is acknowledged by the broker. Callers may
+        overlap: each waits for all the changes made before it called."""
+        unacked = list(self._unacked)
         if unacked:
             await asyncio.gather(*unacked)
+            self._unacked = [future for future in self._unacked if not future.done()]

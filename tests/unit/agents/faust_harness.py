@@ -127,6 +127,7 @@ class AgentHarness:
         self._finished = _Finished()
         self.app.sensors.add(self._finished)
         self._crash: BaseException | None = None
+        self.app.crash = self._on_crash  # what Acks calls when a job or an output fails
         self._agent: AgentTestWrapperT | None = None
         self._offset = 0
 
@@ -195,5 +196,8 @@ class AgentHarness:
                 await asyncio.sleep(0)
 
     async def _on_error(self, agent: AgentT, exc: BaseException) -> None:
-        self._crash = exc
+        await self._on_crash(exc)
+
+    async def _on_crash(self, reason: BaseException) -> None:
+        self._crash = reason
         self._finished.progress.set()

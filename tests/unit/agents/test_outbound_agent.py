@@ -3,6 +3,7 @@ by a fake customer-service API out, with the real outbox and mailbox tables in m
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -49,12 +50,12 @@ class FakeSender:
         return [call[2] for call in self.calls if call[0] == "text"]
 
 
-def reply(text: str = "Your answer.", reply_id: str = "r1") -> Reply:
+def reply(text: str = "Your answer.", reply_id: str = "r1", openid: str = "oUser") -> Reply:
     now = time.time()
     return Reply(
         reply_id=reply_id,
         account="demo",
-        openid="oUser",
+        openid=openid,
         in_reply_to="msg:1",
         text=text,
         model="fake",
@@ -63,8 +64,8 @@ def reply(text: str = "Your answer.", reply_id: str = "r1") -> Reply:
     )
 
 
-def verdict(path: str, reply_id: str = "r1") -> Delivery:
-    return Delivery(reply_id=reply_id, account="demo", openid="oUser", path=path, delivered_at=time.time())
+def verdict(path: str, reply_id: str = "r1", openid: str = "oUser") -> Delivery:
+    return Delivery(reply_id=reply_id, account="demo", openid=openid, path=path, delivered_at=time.time())
 
 
 @pytest.fixture
@@ -94,7 +95,7 @@ async def running(harness, outbox, sender):
 
 async def put(harness: AgentHarness, record: Reply | Delivery, timestamp: float | None = None) -> None:
     topic = REPLIES.name if isinstance(record, Reply) else DELIVERIES.name
-    await harness.put(record.dumps(), key=USER, topic=topic, timestamp=timestamp)
+    await harness.put(record.dumps(), key=user_key(record.account, record.openid), topic=topic, timestamp=timestamp)
 
 
 def recorded(harness: AgentHarness) -> list[tuple[str, str]]:
@@ -138,6 +139,30 @@ async def test_records_stamped_across_a_window_boundary_find_the_newest_state(ha
 
     assert sender.texts == ["Your answer."]
     assert recorded(harness) == [("r1", states.API)]
+
+
+async def test_one_users_slow_send_does_not_hold_up_another_users_reply(harness, sender):
+    slow = asyncio.Event()
+    send_text = sender.send_text
+
+    async def slow_for_the_first_user(account, openid, text):
+        if openid == "oUser":
+            await slow.wait()
+        return await send_text(account, openid, text)
+
+    sender.send_text = slow_for_the_first_user
+    await put(harness, reply())
+    first = asyncio.ensure_future(put(harness, verdict(states.DEFERRED)))
+    await put(harness, reply("Yours.", reply_id="r2", openid="oOther"))
+    second = asyncio.ensure_future(put(harness, verdict(states.DEFERRED, reply_id="r2", openid="oOther")))
+    async with asyncio.timeout(5):
+        while sender.texts != ["Yours."]:  # sent while the first user's send hangs
+            await asyncio.sleep(0.01)
+    slow.set()
+    await asyncio.gather(first, second)
+
+    assert sender.texts == ["Yours.", "Your answer."]
+    assert sorted(recorded(harness)) == [("r1", states.API), ("r2", states.API)]
 
 
 @pytest.mark.parametrize("harness", [{"outbound_typing": False}], indirect=True)
