@@ -2,7 +2,7 @@
 
 Every answer is HTTP 200 with JSON, errors included, as at WeChat. Each endpoint first
 waits its injected latency, then answers an injected failure if one is drawn, and only
-then applies WeChat's rules.
+then applies WeChat's rules; injected transport faults break the exchange around that.
 """
 
 from __future__ import annotations
@@ -37,9 +37,17 @@ def _endpoint(name: str, rule: Rule) -> Callable[[web.Request], Awaitable[web.Re
             # gives up meanwhile does not stop the effect (a message still arrives).
             await request.read()
             await asyncio.sleep(delay)
+        broken = state.faults.draw_transport(name)
+        if broken == "http_502":
+            return web.Response(status=502, text="502 Bad Gateway")
         injected = state.faults.draw(name)
         body = error_body(injected) if injected is not None else await rule(request, state)
         state.stats.answered(name, int(body.get("errcode", errcodes.OK)))
+        if broken == "not_json":
+            return web.Response(text="<html><body>system busy</body></html>", content_type="text/html")
+        if broken == "drop":
+            assert request.transport is not None
+            request.transport.close()  # the effect stays; the answer never leaves
         return web.json_response(body, dumps=lambda data: json.dumps(data, ensure_ascii=False))
 
     return handler

@@ -29,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fail-next", action="append", default=[], metavar="ENDPOINT:ERRCODE", help="fail the next request; repeatable"
     )
+    parser.add_argument(
+        "--break-next", action="append", default=[], metavar="ENDPOINT:FAULT",
+        help="break the next request's HTTP exchange: http_502 (before any effect), not_json or drop (after it); repeatable",
+    )
     parser.add_argument("--latency", action="append", default=[], metavar="ENDPOINT:SECONDS", help="delay every answer")
     parser.add_argument("--linger", type=float, default=5.0, help="seconds to keep serving after the traffic")
     parser.add_argument("--seed", type=int, default=0, help="seed of users, texts and random failures")

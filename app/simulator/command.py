@@ -64,6 +64,9 @@ def _state(accounts: Mapping[str, Account], args: argparse.Namespace) -> SimStat
     for spec in args.fail_next:
         endpoint, errcode = _split(spec, 2, "--fail-next")
         faults.enqueue(endpoint, int(errcode))
+    for spec in args.break_next:
+        endpoint, kind = _split(spec, 2, "--break-next")
+        faults.break_transport(endpoint, kind)
     for spec in args.latency:
         endpoint, seconds = _split(spec, 2, "--latency")
         faults.set(endpoint, latency_s=float(seconds))

@@ -70,14 +70,18 @@ async def register_user(request: web.Request) -> web.Response:
 
 
 async def set_faults(request: web.Request) -> web.Response:
-    """POST /_sim/faults {"endpoint", "errcodes"?, "probability"?, "errcode"?, "latency_s"?}."""
+    """POST /_sim/faults {"endpoint", "errcodes"?, "probability"?, "errcode"?, "latency_s"?,
+    "transport"? (a list of http_502, not_json, drop)}."""
     payload = await _json(request)
     faults = _state(request).faults
     endpoint = payload.get("endpoint", "")
     queued = payload.get("errcodes", [])
+    broken = payload.get("transport", [])
     try:
         if not isinstance(queued, list) or not all(type(code) is int for code in queued):
             raise ValueError("errcodes must be a list of integers")
+        if not isinstance(broken, list) or not all(isinstance(kind, str) for kind in broken):
+            raise ValueError("transport must be a list of fault names")
         faults.set(
             endpoint,
             probability=payload.get("probability"),
@@ -85,6 +89,7 @@ async def set_faults(request: web.Request) -> web.Response:
             latency_s=payload.get("latency_s"),
         )
         faults.enqueue(endpoint, *queued)
+        faults.break_transport(endpoint, *broken)
     except (ValueError, TypeError) as exc:
         raise _bad(str(exc)) from None
     return web.json_response({"ok": True})

@@ -2,7 +2,13 @@
 
 An explicit queue of errcodes is answered first, one per request, in order; then each
 request fails with `probability`. Delays apply to every request of the endpoint, failed
-or not. Injected failures touch no state: no token is issued, no message delivered.
+or not. Injected errcodes touch no state: no token is issued, no message delivered.
+
+Transport faults break the HTTP exchange instead, each for one request, in the order
+queued: `http_502` answers 502 before the request has any effect (a gateway failing);
+`not_json` and `drop` let the request take effect (the message is delivered), then
+answer an HTML page, or close the connection without an answer. A client cannot tell
+whether such a request had its effect, which is what these test.
 """
 
 from __future__ import annotations
@@ -11,9 +17,10 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 
-__all__ = ("ENDPOINTS", "Fault", "FaultPlan")
+__all__ = ("ENDPOINTS", "TRANSPORT_FAULTS", "Fault", "FaultPlan")
 
 ENDPOINTS = ("token", "stable_token", "custom_send", "typing")
+TRANSPORT_FAULTS = ("http_502", "not_json", "drop")
 
 
 @dataclass
@@ -21,6 +28,7 @@ class Fault:
     """The failure settings of one endpoint."""
 
     queue: deque[int] = field(default_factory=deque)
+    transport: deque[str] = field(default_factory=deque)  # of TRANSPORT_FAULTS
     probability: float = 0.0
     errcode: int = -1  # answered with `probability`
     latency_s: float = 0.0
@@ -63,6 +71,18 @@ class FaultPlan:
             if latency_s < 0:
                 raise ValueError("latency_s must be >= 0")
             fault.latency_s = latency_s
+
+    def break_transport(self, endpoint: str, *kinds: str) -> None:
+        """The next requests to `endpoint` meet these transport faults, in order."""
+        unknown = [kind for kind in kinds if kind not in TRANSPORT_FAULTS]
+        if unknown:
+            raise ValueError(f"unknown transport faults {unknown}; known: {', '.join(TRANSPORT_FAULTS)}")
+        self.fault(endpoint).transport.extend(kinds)
+
+    def draw_transport(self, endpoint: str) -> str | None:
+        """The transport fault this request meets, or None."""
+        queue = self.fault(endpoint).transport
+        return queue.popleft() if queue else None
 
     def draw(self, endpoint: str) -> int | None:
         """The errcode to fail this request with, or None to serve it."""

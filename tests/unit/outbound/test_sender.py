@@ -201,6 +201,17 @@ async def test_a_send_that_times_out_is_not_sent_again(sim):
     assert sim.received() == ["hi"]
 
 
+@pytest.mark.parametrize("fault, arrived", [("http_502", []), ("not_json", ["hi"]), ("drop", ["hi"])])
+async def test_an_answer_that_is_not_wechats_is_not_sent_again(sim, fault, arrived):
+    # Whether the message arrived cannot be told from such an answer: never twice.
+    await sim.tokens.get(SHOP)
+    sim.state.faults.break_transport("custom_send", fault)
+    outcome = await sim.sender.send_text(SHOP, USER, "hi")
+    assert outcome.action is Action.DEAD_LETTER and outcome.retries == 0
+    assert "may have arrived" in outcome.reason
+    assert sim.received() == arrived
+
+
 async def test_token_refused_names_the_account_and_errcode(sim):
     bad = Account(name="bad", token="t", appid="wxbad", secret="nope")
     with pytest.raises(TokenRefused, match="bad: errcode"):

@@ -79,9 +79,10 @@ async def test_without_rate_it_serves_until_stopped():
 
 def test_fault_flags_configure_the_plan():
     _, state, _ = prepared("--fail", "custom_send:-1:0.25", "--fail-next", "token:45009", "--fail-next", "token:-1",
-                           "--latency", "typing:0.5", "--token-quota", "7")  # fmt: skip
+                           "--latency", "typing:0.5", "--token-quota", "7", "--break-next", "custom_send:drop")  # fmt: skip
     faults = state.faults.faults
     assert (faults["custom_send"].probability, faults["custom_send"].errcode) == (0.25, -1)
+    assert list(faults["custom_send"].transport) == ["drop"]
     assert list(faults["token"].queue) == [45009, -1]
     assert faults["typing"].latency_s == 0.5
     assert state.limits.daily_token_quota == 7
@@ -93,6 +94,7 @@ def test_fault_flags_configure_the_plan():
         (["--fail", "custom_send:-1"], "expected 3 fields"),
         (["--fail", "nope:-1:0.5"], "unknown endpoint"),
         (["--latency", "typing:soon"], "could not convert"),
+        (["--break-next", "custom_send:timeout"], "unknown transport faults"),
         (["--account", "ghost"], "unknown account(s) ghost"),
         (["--rate", "5", "--mix", "sms"], "a mix weighs kinds"),
         (["--rate", "0"], "rate must be > 0"),

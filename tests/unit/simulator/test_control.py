@@ -59,6 +59,8 @@ async def test_faults_over_http(api):
     response = await api.client.delete("/_sim/faults")
     assert response.status == 200
     assert (await api.send(token, USER))["errcode"] == 0
+    await api.call("POST", "/_sim/faults", json={"endpoint": "custom_send", "transport": ["http_502"]})
+    assert (await api.client.post("/cgi-bin/message/custom/send", params={"access_token": token}, data=b"{}")).status == 502
 
 
 @pytest.mark.parametrize(
@@ -68,6 +70,8 @@ async def test_faults_over_http(api):
         {"endpoint": "typing", "errcodes": ["-1"]},
         {"endpoint": "typing", "probability": 2},
         {"endpoint": "typing", "latency_s": "slow"},
+        {"endpoint": "typing", "transport": ["timeout"]},
+        {"endpoint": "typing", "transport": "drop"},
     ],
 )
 async def test_bad_fault_requests_are_400(api, payload):

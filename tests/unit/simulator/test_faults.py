@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import aiohttp
 import pytest
 
 from app.simulator.faults import FaultPlan
@@ -79,6 +80,23 @@ async def test_latency_delays_every_answer(ready):
     assert time.perf_counter() - started >= 0.2
 
 
+async def test_transport_faults_break_the_exchange_around_the_effect(ready):
+    api, token = ready
+    api.state.faults.break_transport("custom_send", "http_502", "not_json", "drop")
+    payload = {"touser": USER, "msgtype": "text", "text": {"content": "m"}}
+    params = {"access_token": token}
+    statuses = []
+    for _ in range(3):
+        try:
+            async with api.client.post("/cgi-bin/message/custom/send", params=params, json=payload) as response:
+                statuses.append((response.status, response.content_type))
+        except aiohttp.ClientError as exc:
+            statuses.append(type(exc).__name__)
+    assert statuses == [(502, "text/plain"), (200, "text/html"), "ServerDisconnectedError"]
+    assert api.state.recorder.texts(SAFE.name, USER) == ["m", "m"]  # the gateway's 502 came before any effect
+    assert (await api.send(token, USER, "then"))["errcode"] == 0
+
+
 def test_invalid_settings_are_refused():
     plan = FaultPlan()
     with pytest.raises(ValueError, match="unknown endpoint"):
@@ -87,11 +105,14 @@ def test_invalid_settings_are_refused():
         plan.set("typing", probability=1.5)
     with pytest.raises(ValueError):
         plan.set("typing", latency_s=-1)
+    with pytest.raises(ValueError, match="unknown transport faults"):
+        plan.break_transport("typing", "timeout")
 
 
 def test_clear_forgets_everything():
     plan = FaultPlan()
     plan.enqueue("token", -1)
     plan.set("token", probability=1.0, latency_s=1)
+    plan.break_transport("token", "drop")
     plan.clear()
-    assert plan.draw("token") is None and plan.latency("token") == 0
+    assert plan.draw("token") is None and plan.latency("token") == 0 and plan.draw_transport("token") is None
