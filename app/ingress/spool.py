@@ -12,8 +12,10 @@ Files in the spool directory (others, such as a caller's lock file, are left alo
 
   The crc covers the 28 header bytes before it, the key and the value. Seqs are contiguous,
   so a segment holds ``firstseq, firstseq + 1, ...`` and its name says where it starts.
-* ``ack``: the highest drained seq, replaced atomically (temp file, fsync, rename, directory
-  fsync): after a crash it holds the old or the new value, never a mix.
+* ``ack``: the highest drained seq, in two slots of ``magic "WXA1" | seq u64 | crc32 u32``
+  written in turn, in place (and fdatasync'd): an ack takes no new disk block, so a full
+  disk cannot stop the drain from freeing segments, and a torn write spoils only the slot
+  written, so after a crash the file holds the new value or the one before.
 
 Recovery drops only what a crash can leave behind, a torn append at the end of the last
 segment (with a warning). Any other damage raises :class:`SpoolCorruptError` naming the file
@@ -22,6 +24,7 @@ and offset, because dropping it could silently lose callbacks WeChat was told we
 
 from __future__ import annotations
 
+import errno
 import logging
 import mmap
 import os
@@ -45,6 +48,11 @@ _HDR = _HEAD.size + _CRC.size  # 32 bytes before the key
 _ACK_MAGIC = b"WXA1"
 _ACK = struct.Struct("<4sQ")  # magic, acked seq; followed by the crc32 of these 12 bytes
 _ACK_FILE = "ack"
+# The ack file holds two slots, written in turn in place: an ack needs no new disk block
+# (a full disk cannot stop the drain from freeing its segments), and a torn write spoils
+# one slot, never the ack before it. Files of one slot, from earlier releases, are read too.
+_ACK_SLOT = _ACK.size + _CRC.size
+_ACK_SLOTS = 2
 _SEGMENT = re.compile(r"spool-(\d{20})\.log")
 _READ_CHUNK = 256 * 1024
 
@@ -122,7 +130,8 @@ class Spool:
         self._failed: BaseException | None = None  # an fsync failed: the page cache can't be trusted
         self._after: dict[int, tuple[_Segment, int]] = {}  # last peek: seq -> where the next record starts
         self._dir.mkdir(parents=True, exist_ok=True)
-        self._acked = self._read_ack()
+        self._acked, self._ack_slot = self._read_ack()
+        self._ack_fd = self._open_ack()
         self._segs = self._recover()
         self._next = self._segs[-1].end
         self._wfd = os.open(self._segs[-1].path, os.O_WRONLY | os.O_APPEND)
@@ -235,6 +244,7 @@ class Spool:
                 return
             self._closed = True
             os.close(self._wfd)
+            os.close(self._ack_fd)
             for seg in self._segs:
                 if seg.rfd >= 0:
                     os.close(seg.rfd)
@@ -248,19 +258,37 @@ class Spool:
 
     # --- recovery -----------------------------------------------------------------------
 
-    def _read_ack(self) -> int:
+    def _read_ack(self) -> tuple[int, int]:
+        """(the ack position, the slot to write the next ack to: the older one)."""
         path = self._dir / _ACK_FILE
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            return 0
-        body = data[: _ACK.size]
-        if len(data) != _ACK.size + _CRC.size or _CRC.unpack_from(data, _ACK.size)[0] != zlib.crc32(body):
+            return 0, 0
+        if len(data) not in (_ACK_SLOT, _ACK_SLOT * _ACK_SLOTS):
+            raise SpoolCorruptError(path, 0, f"ack file damaged ({len(data)} bytes)")
+        acks = [_ack_in(data[at : at + _ACK_SLOT]) for at in range(0, len(data), _ACK_SLOT)]
+        if all(ack is None for ack in acks):
             raise SpoolCorruptError(path, 0, "ack file damaged")
-        magic, acked = _ACK.unpack(body)
-        if magic != _ACK_MAGIC:
-            raise SpoolCorruptError(path, 0, "ack file has a bad magic")
-        return int(acked)
+        newest = max(range(len(acks)), key=lambda slot: -1 if acks[slot] is None else acks[slot])
+        return int(acks[newest]), (newest + 1) % _ACK_SLOTS
+
+    def _open_ack(self) -> int:
+        """The ack file, for writing in place; made two slots long first if it is not."""
+        path = self._dir / _ACK_FILE
+        if not path.exists() or path.stat().st_size != _ACK_SLOT * _ACK_SLOTS:
+            tmp = self._dir / (_ACK_FILE + ".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                _write_all(fd, _ack_slot(self._acked) * _ACK_SLOTS, 0)
+                if self._fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+            if self._fsync:
+                self._fsync_dir()
+        return os.open(path, os.O_WRONLY)
 
     def _recover(self) -> list[_Segment]:
         """Scan the segments, check they chain up, drop drained ones; set the read cursor."""
@@ -313,7 +341,7 @@ class Spool:
                         at = off
                     off += _HDR + got[2] + got[3]
                     seq += 1
-                if bad is not None and (not last or _intact_record_after(mm, off + 1, size)):
+                if bad is not None and (not last or _intact_record_after(mm, off + 1, size, seq)):
                     raise SpoolCorruptError(seg.path, off, bad)
         if bad is not None:
             log.warning("spool %s: dropping a torn record at offset %d (%s, %d bytes)", seg.path, off, bad, size - off)
@@ -335,7 +363,12 @@ class Spool:
 
     def _create_segment(self, first: int) -> _Segment:
         path = self._dir / f"spool-{first:020d}.log"
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except FileExistsError:
+            if path.stat().st_size:  # records are never written over
+                raise
+            # Empty: left by a start of this segment that failed after creating it.
         if self._fsync:
             self._fsync_dir()
         return _Segment(first, path)
@@ -343,7 +376,11 @@ class Spool:
     def _roll(self) -> _Segment:
         """Start a new segment; the old one is made durable first, so only the last can be torn."""
         if self._fsync:
-            os.fsync(self._wfd)
+            try:
+                os.fsync(self._wfd)
+            except BaseException as exc:
+                self._failed = exc  # as for an append's: the page cache can't be trusted
+                raise
         seg = self._create_segment(self._next)
         wfd = os.open(seg.path, os.O_WRONLY | os.O_APPEND)
         os.close(self._wfd)
@@ -403,19 +440,11 @@ class Spool:
         return data
 
     def _write_ack(self, seq: int) -> None:
-        data = _ACK.pack(_ACK_MAGIC, seq)
-        data += _CRC.pack(zlib.crc32(data))
-        tmp = self._dir / (_ACK_FILE + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, data)
-            if self._fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self._dir / _ACK_FILE)
+        """Over the older slot, in place; the next ack takes the other one."""
+        _write_all(self._ack_fd, _ack_slot(seq), self._ack_slot * _ACK_SLOT)
         if self._fsync:
-            self._fsync_dir()
+            os.fdatasync(self._ack_fd)
+        self._ack_slot = (self._ack_slot + 1) % _ACK_SLOTS
 
     def _fsync_dir(self) -> None:
         fd = os.open(self._dir, os.O_RDONLY)
@@ -425,10 +454,31 @@ class Spool:
             os.close(fd)
 
 
-def _intact_record_after(mm: mmap.mmap, start: int, size: int) -> bool:
-    """Whether an intact record starts anywhere in ``mm[start:size]`` (then the damage is not a torn tail)."""
+def _ack_slot(seq: int) -> bytes:
+    data = _ACK.pack(_ACK_MAGIC, seq)
+    return data + _CRC.pack(zlib.crc32(data))
+
+
+def _ack_in(slot: bytes) -> int | None:
+    """The ack position a slot holds, or None when it is torn or was never written."""
+    if len(slot) != _ACK_SLOT or _CRC.unpack_from(slot, _ACK.size)[0] != zlib.crc32(slot[: _ACK.size]):
+        return None
+    magic, acked = _ACK.unpack_from(slot)
+    return int(acked) if magic == _ACK_MAGIC else None
+
+
+def _write_all(fd: int, data: bytes, offset: int) -> None:
+    if os.pwrite(fd, data, offset) != len(data):
+        raise OSError(errno.EIO, f"short write of {len(data)} bytes at {offset}")
+
+
+def _intact_record_after(mm: mmap.mmap, start: int, size: int, seq: int) -> bool:
+    """Whether an intact record of seq ``seq`` or later starts anywhere in ``mm[start:size]``
+    (then the damage is not a torn tail). Older intact records there are stale blocks that
+    a power loss can leave in a torn tail, not records appended after the damage."""
     while (i := mm.find(_MAGIC, start, size)) != -1:
-        if not isinstance(_frame(mm, i, size), str):
+        got = _frame(mm, i, size)
+        if not isinstance(got, str) and got[0] >= seq:
             return True
         start = i + 1
     return False

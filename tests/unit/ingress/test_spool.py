@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 from collections import deque
 from pathlib import Path
 
@@ -189,6 +191,33 @@ def test_zero_filled_and_crc_damaged_tails_are_dropped(tmp_path: Path, caplog: p
         assert any("torn" in r.getMessage() for r in caplog.records), name
 
 
+def test_stale_records_in_a_torn_tail_are_dropped_with_it(tmp_path: Path) -> None:
+    # A power loss can leave old blocks in the file's tail: intact records of earlier seqs.
+    data, third_at = _three_records(tmp_path / "ref")
+    directory = tmp_path / "stale"
+    directory.mkdir()
+    (directory / "spool-00000000000000000001.log").write_bytes(data[:third_at] + b"\0" * 7 + data[:third_at])
+    _assert_first_two_survive(directory)
+
+
+def test_a_segment_start_that_failed_is_tried_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Spool(tmp_path, fsync=False, segment_bytes=100) as spool:
+        fill(spool, 2)  # the next append starts a segment
+        opened = os.open
+
+        def out_of_descriptors(path, flags, *args):
+            if str(path).endswith("spool-00000000000000000003.log") and flags & os.O_APPEND:
+                raise OSError(24, "Too many open files")
+            return opened(path, flags, *args)
+
+        monkeypatch.setattr(os, "open", out_of_descriptors)
+        with pytest.raises(OSError, match="Too many open files"):
+            spool.append(b"k", b"v")
+        monkeypatch.setattr(os, "open", opened)
+        assert spool.append(b"k", b"v") == 3
+        assert seqs(spool.peek(10)) == [1, 2, 3]
+
+
 def test_damage_before_an_intact_record_raises(tmp_path: Path) -> None:
     data, third_at = _three_records(tmp_path / "ref")
     (tmp_path / "bad").mkdir()
@@ -238,6 +267,34 @@ def test_ack_file_ahead_of_lost_data_and_damaged_ack_file(tmp_path: Path, caplog
     (tmp_path / "ack").write_bytes(b"WXA1" + b"\0" * 12)
     with pytest.raises(SpoolCorruptError, match="ack file"):
         Spool(tmp_path, fsync=False)
+
+
+def test_acks_are_written_in_place_and_a_torn_one_falls_back_to_the_ack_before(tmp_path: Path) -> None:
+    ack_file = tmp_path / "ack"
+    with Spool(tmp_path, fsync=False) as spool:
+        fill(spool, 5)
+        inode = ack_file.stat().st_ino
+        spool.ack(2)
+        spool.ack(4)  # the other slot
+        assert ack_file.stat().st_ino == inode and not (tmp_path / "ack.tmp").exists()
+    data = bytearray(ack_file.read_bytes())
+    data[20] ^= 0xFF  # the slot of ack 4, torn
+    ack_file.write_bytes(bytes(data))
+    with Spool(tmp_path, fsync=False) as spool:
+        assert [record.seq for record in spool.peek(10)] == [3, 4, 5]  # ack 2 holds: sent again, not lost
+        spool.ack(5)  # over the torn slot
+    with Spool(tmp_path, fsync=False) as spool:
+        assert len(spool) == 0 and spool.append(b"k", b"v") == 6
+
+
+def test_an_ack_file_of_one_slot_from_an_earlier_release_is_read(tmp_path: Path) -> None:
+    with Spool(tmp_path, fsync=False) as spool:
+        fill(spool, 3)
+    old = b"WXA1" + (2).to_bytes(8, "little")
+    (tmp_path / "ack").write_bytes(old + zlib.crc32(old).to_bytes(4, "little"))
+    with Spool(tmp_path, fsync=False) as spool:
+        assert [record.seq for record in spool.peek(10)] == [3]
+    assert (tmp_path / "ack").stat().st_size == 32
 
 
 def test_failed_write_leaves_no_partial_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
