@@ -61,6 +61,8 @@ class RawEventPublisher:
         if spool is not None and metrics is not None:
             metrics.spool_oldest_age.set_function(lambda: spool.oldest_age_s or 0.0)
         self._pending = asyncio.Event()  # set while the spool may hold events
+        self._appending = 0  # spool appends under way: later events queue behind them
+        self._sent_unacked: int | None = None  # the broker has the spool up to here; its ack failed
         self._drainer: asyncio.Task[None] | None = None
         self._unawaited: set[asyncio.Task[None]] = set()  # records written without waiting
         self.broker_ok = False
@@ -91,11 +93,11 @@ class RawEventPublisher:
         spool. Raises only when neither is possible."""
         key = user_key(event.account, event.openid).encode("utf-8")
         value = record_json(event)
-        if self._spool is not None and (self.spooled or not self.broker_ok):
+        if self._spool is not None and (self.spooled or self._appending or not self.broker_ok):
             try:
                 return await self._to_spool(key, value)
             except Exception as exc:
-                if self.spooled:  # the spooled events go first, or one user's order breaks
+                if self.spooled or self._appending:  # the spooled events go first, or one user's order breaks
                     raise
                 # Nothing waits in the spool, so nothing will drain it and find the broker
                 # back: this event tries the broker itself.
@@ -134,7 +136,11 @@ class RawEventPublisher:
 
     async def _to_spool(self, key: bytes, value: bytes) -> Persisted:
         assert self._spool is not None
-        await asyncio.to_thread(self._spool.append, key, value)
+        self._appending += 1
+        try:
+            await asyncio.to_thread(self._spool.append, key, value)
+        finally:
+            self._appending -= 1
         self._update_depth()
         self._pending.set()
         return Persisted.SPOOL
@@ -154,13 +160,14 @@ class RawEventPublisher:
                 await self._drain_once()
                 backoff = 0.2
             except Exception as exc:
-                self.broker_ok = False
                 log.warning("spool drain paused (%s); %d events waiting; retrying in %.1fs", exc, self.spooled, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
     async def _drain_once(self) -> None:
         assert self._spool is not None
+        if self._sent_unacked is not None:  # the broker has them: only the ack is owed, not a second copy
+            await self._ack(self._sent_unacked)
         records = await asyncio.to_thread(self._spool.peek, DRAIN_BATCH)
         # All at once, so a batch costs about one round trip, not one per record: the
         # producer keeps each partition's records in order. Unbounded here: a record given
@@ -172,16 +179,24 @@ class RawEventPublisher:
         )
         failure = next((outcome for outcome in sent if isinstance(outcome, BaseException)), None)
         if failure is not None:
+            self.broker_ok = False
             raise failure
-        if records:  # one durable ack per batch; a crash before it re-sends the batch (dedupe drops it)
-            await asyncio.to_thread(self._spool.ack, records[-1].seq)
-            self._update_depth()
         self.broker_ok = True
-        if records:
+        if records:  # one durable ack per batch; a crash before it re-sends the batch (dedupe drops it)
+            self._sent_unacked = records[-1].seq
+            await self._ack(records[-1].seq)
             log.info("drained %d spooled events to %s; %d left", len(records), RAW_EVENTS.name, self.spooled)
 
+    async def _ack(self, seq: int) -> None:
+        assert self._spool is not None
+        await asyncio.to_thread(self._spool.ack, seq)
+        self._sent_unacked = None
+        self._update_depth()
 
-def record_json(record: faust.Record) -> bytes:
+
+def record_json(
+
+record: faust.Record) -> bytes:
     """The record as its `dumps()` writes it (compact JSON), without Faust's codec layers,
     which cost about as much again as the encoding itself."""
     return _JSON.encode(record.asdict()).encode("utf-8")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 
 import pytest
 
@@ -139,3 +140,57 @@ async def test_the_spools_oldest_wait_is_a_metric(tmp_path):
         assert await publisher.publish(_event(1)) is Persisted.SPOOL
         await asyncio.sleep(0.05)
         assert metrics.registry.get_sample_value("wxstream_ingress_spool_oldest_age_seconds") >= 0.05
+
+
+async def test_a_batch_whose_ack_failed_is_not_sent_again_and_the_broker_counts_as_up(tmp_path, monkeypatch):
+    with Spool(tmp_path, fsync=False) as spool:
+        for n in range(3):
+            spool.append(b"oUser", _event(n).dumps())
+        publisher = RawEventPublisher(Settings.from_env({}), "127.0.0.1:9", spool=spool)
+        publisher._batcher = broker = SlowBroker()
+        ack = spool.ack
+
+        def full_disk(seq: int) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(spool, "ack", full_disk)
+        with pytest.raises(OSError):
+            await publisher._drain_once()
+        assert publisher.broker_ok and len(broker.sent) == 3
+
+        monkeypatch.setattr(spool, "ack", ack)
+        await publisher._drain_once()
+        assert len(spool) == 0 and len(broker.sent) == 3, "acked, not sent a second time"
+
+
+class HeldSpool:
+    """A spool whose appends wait until released, as an fsync on a slow disk does."""
+
+    def __init__(self, spool: Spool) -> None:
+        self.spool = spool
+        self.release = threading.Event()
+
+    def append(self, key: bytes, value: bytes) -> int:
+        self.release.wait(5)
+        return self.spool.append(key, value)
+
+    def __len__(self) -> int:
+        return len(self.spool)
+
+
+async def test_an_event_waits_behind_a_spool_append_under_way(tmp_path):
+    with Spool(tmp_path, fsync=False) as spool:
+        first = spool.append(b"oUser", _event(0).dumps())
+        held = HeldSpool(spool)
+        publisher = RawEventPublisher(Settings.from_env({}), "127.0.0.1:9", spool=held)
+        publisher._batcher = broker = SlowBroker()
+        publisher.broker_ok = True
+        behind = asyncio.ensure_future(publisher.publish(_event(1)))  # after event 0: to the spool
+        await asyncio.sleep(0.05)
+        spool.ack(first)  # the drain took event 0 meanwhile: the spool looks empty
+        later = asyncio.ensure_future(publisher.publish(_event(2)))
+        await asyncio.sleep(0.05)
+        held.release.set()
+        assert await behind is Persisted.SPOOL
+        assert await later is Persisted.SPOOL, "not to the broker ahead of event 1"
+        assert broker.sent == []
