@@ -32,12 +32,9 @@ Key = tuple[str, str, str]  # account, openid, in_reply_to
 
 class ReplyWaiter:
     def __init__(self, bootstrap: str, fetch_max_wait_ms: int, keep_s: float = 60.0) -> None:
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
-            client_id="wxstream-ingress-replies",
-            enable_auto_commit=False,
-            fetch_max_wait_ms=fetch_max_wait_ms,
-        )
+        self._bootstrap = bootstrap
+        self._fetch_max_wait_ms = fetch_max_wait_ms
+        self._consumer: AIOKafkaConsumer | None = None
         self._keep_s = keep_s
         self._recent: dict[Key, tuple[float, Reply]] = {}
         self._waiting: dict[Key, tuple[float, asyncio.Future[Reply]]] = {}
@@ -45,23 +42,37 @@ class ReplyWaiter:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self._consumer.start()
-        partitions = [TopicPartition(REPLIES.name, p) for p in self._consumer.partitions_for_topic(REPLIES.name) or ()]
-        self._consumer.assign(partitions)
-        since_ms = int((time.time() - self._keep_s) * 1000)
-        begins = await self._consumer.beginning_offsets(partitions)
-        ends = await self._consumer.end_offsets(partitions)
-        found = await self._consumer.offsets_for_times({tp: since_ms for tp in partitions})
-        for tp in partitions:
-            self._consumer.seek(tp, first_offset_at(found.get(tp), since_ms, begins[tp], ends[tp]))
-        self._task = asyncio.create_task(self._follow(), name="wxstream-reply-follower")
+        """Follow the replies of the last `keep_s`; raises while the broker cannot be
+        reached, and may be called again then."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            client_id="wxstream-ingress-replies",
+            enable_auto_commit=False,
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
+        )
+        try:
+            await consumer.start()
+            partitions = [TopicPartition(REPLIES.name, p) for p in consumer.partitions_for_topic(REPLIES.name) or ()]
+            consumer.assign(partitions)
+            since_ms = int((time.time() - self._keep_s) * 1000)
+            begins = await consumer.beginning_offsets(partitions)
+            ends = await consumer.end_offsets(partitions)
+            found = await consumer.offsets_for_times({tp: since_ms for tp in partitions})
+            for tp in partitions:
+                consumer.seek(tp, first_offset_at(found.get(tp), since_ms, begins[tp], ends[tp]))
+        except BaseException:
+            await consumer.stop()
+            raise
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._follow(consumer), name="wxstream-reply-follower")
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self._consumer.stop()
+        if self._consumer is not None:
+            await self._consumer.stop()
 
     async def wait(self, account: str, openid: str, in_reply_to: str, timeout: float) -> Reply | None:
         """The reply to user `openid`'s message `in_reply_to` of `account`, or None after
@@ -104,10 +115,10 @@ class ReplyWaiter:
                     break
                 del table[key]
 
-    async def _follow(self) -> None:
+    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
         while True:
             try:
-                batches = await self._consumer.getmany(timeout_ms=1000)
+                batches = await consumer.getmany(timeout_ms=1000)
             except Exception as exc:  # broker away: keep trying, callbacks just get no passive reply
                 log.warning("reading %s failed: %s", REPLIES.name, exc)
                 await asyncio.sleep(1.0)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import gc
 import logging
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator, Mapping
+from typing import AsyncIterator, Awaitable, Callable, Mapping
 
 import uvloop
 from aiohttp import web
@@ -26,6 +27,9 @@ from app.settings import Settings, SettingsError
 __all__ = ("create_web_app", "run_ingress", "spool_dir")
 
 log = logging.getLogger("wxstream.ingress")
+
+CONNECT_RETRY_S = 1.0  # first pause before trying the broker again at start-up, doubling
+CONNECT_RETRY_MAX_S = 30.0
 
 
 class SpoolInUseError(RuntimeError):
@@ -54,6 +58,31 @@ async def _locked_spool(directory: Path) -> AsyncIterator[Spool]:
             spool.close()
 
 
+async def _connect(
+    settings: Settings, bootstrap: str, publisher: RawEventPublisher, waiter: ReplyWaiter, started: AsyncExitStack
+) -> None:
+    """Create the topics, start the producer and the reply follower, each tried again until
+    the broker answers: an ingress started while the broker is away serves at once, and
+    its callbacks go to the spool until then."""
+    await _until_done("create the topics", bootstrap, lambda: asyncio.to_thread(ensure_topics, settings, bootstrap))
+    await _until_done("start the producer", bootstrap, publisher.start)
+    started.push_async_callback(publisher.stop)
+    await _until_done("follow the replies", bootstrap, waiter.start)
+    started.push_async_callback(waiter.stop)
+    log.info("ingress producing to %s; %d events in spool %s", bootstrap, publisher.spooled, spool_dir(settings))
+
+
+async def _until_done(what: str, bootstrap: str, step: Callable[[], Awaitable[None]]) -> None:
+    pause = CONNECT_RETRY_S
+    while True:
+        try:
+            return await step()
+        except Exception as exc:
+            log.warning("could not %s at %s (%s); callbacks go to the spool; trying again in %.0fs", what, bootstrap, exc, pause)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, CONNECT_RETRY_MAX_S)
+
+
 def create_web_app(settings: Settings, accounts: Mapping[str, Account]) -> web.Application:
     if not settings.kafka_url:
         raise SettingsError("the ingress needs WXSTREAM_KAFKA_URL (`wxstream up` sets it for the embedded broker)")
@@ -74,18 +103,18 @@ def create_web_app(settings: Settings, accounts: Mapping[str, Account]) -> web.A
 
     @asynccontextmanager
     async def kafka(app: web.Application) -> AsyncIterator[None]:
-        await asyncio.to_thread(ensure_topics, settings, bootstrap)
         async with _locked_spool(spool_dir(settings)) as spool, AsyncExitStack() as started:
             publisher = RawEventPublisher(settings, bootstrap, spool, metrics)
             waiter = ReplyWaiter(bootstrap, settings.kafka_fetch_max_wait_ms)
-            await publisher.start()
-            started.push_async_callback(publisher.stop)  # also when the waiter does not start
-            await waiter.start()
-            started.push_async_callback(waiter.stop)  # stopped first
             app[handlers.PUBLISHER] = publisher
             app[handlers.WAITER] = waiter
-            log.info("ingress producing to %s; %d events in spool %s", bootstrap, publisher.spooled, spool_dir(settings))
-            yield
+            connecting = asyncio.create_task(_connect(settings, bootstrap, publisher, waiter, started))
+            try:
+                yield
+            finally:
+                connecting.cancel()  # then `started` stops what it started, the waiter first
+                with contextlib.suppress(asyncio.CancelledError):
+                    await connecting
 
     app.cleanup_ctx.append(kafka)
     return app

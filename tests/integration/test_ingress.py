@@ -8,13 +8,18 @@ import base64
 import json
 import os
 import signal
+import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import aiohttp
 import pytest
 
 from app.accounts import Account, load_accounts
+from app.embedded.broker import start_broker
+from app.embedded.process import ManagedProcess, free_port, http_ready
 from app.topics import RAW_EVENTS
 from app.wechat.xmlparse import render_fields
 from tests.integration.stack_helpers import isolated_settings, running_stack
@@ -237,3 +242,36 @@ async def test_broker_down_spools_then_drains_every_event_in_order(start_stack, 
     clean = await read_topic(settings.kafka_url, CLEAN_EVENTS.name, lambda r: wanted <= {json.loads(x.value)["dedupe_key"] for x in r})
     keys = [json.loads(x.value)["dedupe_key"] for x in clean if json.loads(x.value)["dedupe_key"] in wanted]
     assert sorted(keys) == sorted(wanted), "each accepted event exactly once on the clean topic"
+
+
+async def test_an_ingress_started_while_the_broker_is_away_takes_callbacks_and_drains_them_later(tmp_path):
+    port = free_port()
+    settings = replace(
+        isolated_settings(tmp_path / "data", kafka_url=f"127.0.0.1:{port}", kafka_one_record_batches=True),
+        ingress_port=free_port(),
+    )
+    account = load_accounts(settings)["demo"]  # creates the demo accounts file the ingress reads
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("WXSTREAM_")}, **settings.to_env()}
+    ingress = ManagedProcess("ingress", [sys.executable, "-m", "app", "ingress"], tmp_path / "ingress.log", env=env)
+    broker = None
+    try:
+        ingress.start().wait_ready(http_ready(f"{settings.ingress_url}/healthz"), timeout=30)
+        here = SimpleNamespace(child_settings=settings)
+        keys = []
+        for i in range(3):
+            msg_id = next(_msg_ids)
+            status, body = await post(here, "/wechat/demo", *callback(account, text_xml("o_early", f"m{i}", msg_id), encrypted=True))
+            assert (status, body) == (200, "success")
+            keys.append(f"msg:{msg_id}")
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{settings.ingress_url}/readyz") as response:
+                assert (response.status, (await response.json())["spooled"]) == (503, 3)
+
+        broker, _ = start_broker(tmp_path, port=port)
+        await asyncio.to_thread(ingress.wait_ready, http_ready(f"{settings.ingress_url}/readyz"), 60)  # drained
+        raw = await read_topic(settings.kafka_url, RAW_EVENTS.name, lambda r: len(r) >= 3, timeout=60)
+        assert [json.loads(record.value)["dedupe_key"] for record in raw] == keys, "each once, in order"
+    finally:
+        ingress.stop()
+        if broker is not None:
+            broker.stop()
