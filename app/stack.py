@@ -140,7 +140,7 @@ class Stack:
         worker.wait_ready(http_ready(child.web_url + READY_PATH), timeout=90)
         self._status("worker", f"{child.web_url} (Faust web)", worker)
         ingress = self._spawn("ingress", env)
-        ingress.wait_ready(http_ready(child.ingress_url + "/healthz"), timeout=30)
+        ingress.wait_ready(http_ready(child.ingress_url + "/readyz"), timeout=30)  # it reaches the broker
         self._status("ingress", f"{child.ingress_url}/wechat/<account>", ingress)
 
         addresses = StackAddresses(kafka_url, triton_url, child.ingress_url, child.web_url, os.getpid(), simulator_url)

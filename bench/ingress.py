@@ -128,15 +128,16 @@ class Bench:
         ensure_topics(settings, kafka_url)
         bare_port = free_port("127.0.0.1")
         self.pids.update(ingress=[], bare=[])
-        # Each process of a server listens on the server's one port (SO_REUSEPORT) and says
-        # so in its log; each ingress has its own spool (WXSTREAM_INGRESS_ID).
+        # Each process of a server listens on the server's one port (SO_REUSEPORT); each
+        # ingress says in its log when it reaches the broker, and has its own spool
+        # (WXSTREAM_INGRESS_ID).
         for i in range(self.server_processes):
             env = {**_clean_env(), **replace(settings, ingress_id=str(i)).to_env(), "PYTHONUNBUFFERED": "1"}
             ingress = self._spawn(f"ingress-{i}", [sys.executable, "-m", "app", "ingress"], env)
             bare = self._spawn(
                 f"bare-{i}", [sys.executable, "-m", "bench.bare_server", "--port", str(bare_port)], _clean_env()
             )
-            ingress.wait_ready(_log_says(ingress, "listening on"), timeout=60)
+            ingress.wait_ready(_log_says(ingress, "ingress producing to"), timeout=60)  # connected
             bare.wait_ready(_log_says(bare, "listening on"), timeout=30)
             self.pids["ingress"].append(ingress.pid or 0)
             self.pids["bare"].append(bare.pid or 0)
