@@ -160,10 +160,10 @@ async def test_a_try_at_the_record_is_cut_short_to_answer_before_wechats_deadlin
     publisher = HangingPublisher()
     started = time.perf_counter()
 
-    status, _ = await post(publisher, window_s=0.9)
+    status, _ = await post(publisher, window_s=3.0)  # uncut, the try would last the window
 
     assert status == 503 and publisher.tries == 1
-    assert time.perf_counter() - started < 0.9
+    assert time.perf_counter() - started < 2.0  # about 0.7 s; the rest is room for a busy machine
 
 
 async def test_a_retry_after_a_late_first_answer_leaves_the_reply_to_the_sender():
