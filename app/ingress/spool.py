@@ -48,9 +48,7 @@ _HDR = _HEAD.size + _CRC.size  # 32 bytes before the key
 _ACK_MAGIC = b"WXA1"
 _ACK = struct.Struct("<4sQ")  # magic, acked seq; followed by the crc32 of these 12 bytes
 _ACK_FILE = "ack"
-# The ack file holds two slots, written in turn in place: an ack needs no new disk block
-# (a full disk cannot stop the drain from freeing its segments), and a torn write spoils
-# one slot, never the ack before it. Files of one slot, from earlier releases, are read too.
+# The ack file's slots (see ``ack`` above); files of one slot, from earlier releases, are read too.
 _ACK_SLOT = _ACK.size + _CRC.size
 _ACK_SLOTS = 2
 _SEGMENT = re.compile(r"spool-(\d{20})\.log")
