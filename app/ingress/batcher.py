@@ -5,10 +5,16 @@ The ingress writes one or two records per callback and waits for most of them.
 request once requests carry a few dozen records: a metadata check, the partition lists,
 a coroutine into the accumulator, a metadata tuple for the answer, and here one timer per
 record for the deadline. `RecordBatcher` keeps, per partition, the batch being filled
-(aiokafka's public `create_batch`/`send_batch`; the producer takes a batch once the
-previous one of its partition is on its way) and appends to it directly, as the
+(aiokafka's public `create_batch`/`send_batch`) and appends to it directly, as the
 accumulator would. Records share one timeout, so one timer, armed for the oldest record,
 bounds them all.
+
+A partition's batches go to the producer one at a time, each once the broker has
+acknowledged the one before, and a failed batch fails those behind it unsent. aiokafka
+alone does not promise that: with one request per broker in flight, a batch that expired
+while the broker was away can fail while the next one, sent after it came back,
+succeeds. Callers spool and resend what failed, so one user's records would reach the
+topic out of order.
 """
 
 from __future__ import annotations
@@ -17,7 +23,6 @@ import asyncio
 import copy
 from collections import deque
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Callable, Sequence
 
 from aiokafka import AIOKafkaProducer
@@ -66,7 +71,7 @@ class RecordBatcher:
         await ack
 
     async def close(self) -> None:
-        """Hand every batch over to the producer (whose `stop()` then flushes them)."""
+        """Wait until every batch is acknowledged or failed."""
         await asyncio.gather(*self._feeders.values(), return_exceptions=True)
         if self._timer is not None:
             self._timer.cancel()
@@ -84,19 +89,29 @@ class RecordBatcher:
         return batch
 
     async def _feed(self, tp: TopicPartition) -> None:
-        """Hand the partition's batches over in order; `send_batch` waits while the
-        producer still holds the previous one, and the batch keeps filling meanwhile."""
+        """Hand the partition's batches over one at a time, each once the one before is
+        acknowledged; a batch keeps filling until the producer builds its request. When a
+        batch fails, those queued behind it fail too, unsent: what the broker stores of a
+        partition is always a prefix of what was sent to it, in order."""
         waiting = self._waiting[tp]
         try:
             while waiting:
                 batch = waiting.popleft()
                 try:
                     acknowledged = await self._producer.send_batch(batch.builder, tp[0], partition=tp[1])
+                    await asyncio.wait((acknowledged,))
+                    error = _outcome(acknowledged)
                 except Exception as exc:
-                    batch.builder.close()  # later records go to a new batch
-                    _fail(batch.acks, exc)
-                else:
-                    acknowledged.add_done_callback(partial(_acknowledge, batch.acks))
+                    error = exc
+                if error is None:
+                    _succeed(batch.acks)
+                    continue
+                batch.builder.close()  # later records go to a new batch
+                _fail(batch.acks, error)
+                while waiting:
+                    behind = waiting.popleft()
+                    behind.builder.close()
+                    _fail(behind.acks, error)
         finally:
             del self._feeders[tp]
 
@@ -112,16 +127,17 @@ class RecordBatcher:
         self._timer = loop.call_at(deadlines[0][0], self._expire) if deadlines else None
 
 
-def _acknowledge(acks: list[asyncio.Future[None]], acknowledged: asyncio.Future) -> None:
-    """Resolve a batch's records with the batch's outcome."""
+def _outcome(acknowledged: asyncio.Future) -> BaseException | None:
+    """Why a batch the producer took failed, or None once the broker acknowledged it."""
     if acknowledged.cancelled():
-        _fail(acks, RuntimeError("the producer dropped the batch"))
-    elif (error := acknowledged.exception()) is not None:
-        _fail(acks, error)
-    else:
-        for ack in acks:
-            if not ack.done():
-                ack.set_result(None)
+        return RuntimeError("the producer dropped the batch")
+    return acknowledged.exception()
+
+
+def _succeed(acks: list[asyncio.Future[None]]) -> None:
+    for ack in acks:
+        if not ack.done():
+            ack.set_result(None)
 
 
 def _fail(acks: list[asyncio.Future[None]], error: BaseException) -> None:

@@ -170,9 +170,10 @@ class RawEventPublisher:
             await self._ack(self._sent_unacked)
         records = await asyncio.to_thread(self._spool.peek, DRAIN_BATCH)
         # All at once, so a batch costs about one round trip, not one per record: the
-        # producer keeps each partition's records in order. Unbounded here: a record given
-        # up on would stay queued in the producer and a retry would queue a second copy.
-        # The producer fails it after its timeout.
+        # batcher keeps each partition's records in order and sends none of a partition
+        # after one that failed, so a retry resends only what follows what was stored.
+        # Unbounded here: a record given up on would stay queued in the producer and a
+        # retry would queue a second copy. The producer fails it after its timeout.
         sent = await asyncio.gather(
             *(self._batcher.send(RAW_EVENTS.name, record.key, record.value, bounded=False) for record in records),
             return_exceptions=True,

@@ -94,19 +94,43 @@ async def test_the_partitioner_picks_each_records_partition_among_those_in_the_m
         send.cancel()
 
 
-async def test_a_batch_the_producer_has_taken_gets_no_more_records(producer, batcher):
+async def test_a_partitions_next_batch_goes_once_the_one_before_is_acknowledged(producer, batcher):
     first = asyncio.create_task(batcher.send("known", b"\x00a", b"1"))
     _, _, taken, first_ack = await producer.taken.get()
     taken.close()  # the producer built it into a request
     second = asyncio.create_task(batcher.send("known", b"\x00b", b"2"))
-    _, _, next_batch, second_ack = await producer.taken.get()
+    third = asyncio.create_task(batcher.send("known", b"\x00c", b"3"))
+    await asyncio.sleep(0.01)
 
-    assert (taken.records, next_batch.records) == ([(b"\x00a", b"1")], [(b"\x00b", b"2")])
-    second_ack.set_result(object())
-    await second
-    assert not first.done()
+    assert producer.taken.empty()  # held back while the first is unacknowledged
     first_ack.set_result(object())
     await first
+    _, _, next_batch, next_ack = await producer.taken.get()
+    assert (taken.records, next_batch.records) == ([(b"\x00a", b"1")], [(b"\x00b", b"2"), (b"\x00c", b"3")])
+    next_ack.set_result(object())
+    await asyncio.gather(second, third)
+
+
+async def test_a_failed_batch_fails_the_batches_behind_it_unsent(producer, batcher):
+    first = asyncio.create_task(batcher.send("known", b"\x00a", b"1"))
+    _, _, taken, first_ack = await producer.taken.get()
+    taken.close()
+    behind = asyncio.create_task(batcher.send("known", b"\x00b", b"2"))
+    other_partition = asyncio.create_task(batcher.send("known", b"\x01c", b"3"))
+    _, partition, _, other_ack = await producer.taken.get()
+    first_ack.set_exception(ConnectionError("batch expired"))
+
+    for send in (first, behind):
+        with pytest.raises(ConnectionError, match="batch expired"):
+            await send
+    assert partition == 1 and producer.taken.empty()  # partition 0's second batch never went
+    other_ack.set_result(object())
+    await other_partition
+    later = asyncio.create_task(batcher.send("known", b"\x00d", b"4"))  # a new batch, sent
+    _, _, batch, ack = await producer.taken.get()
+    assert batch.records == [(b"\x00d", b"4")]
+    ack.set_result(object())
+    await later
 
 
 async def test_a_failed_batch_fails_each_of_its_records(producer, batcher):
@@ -147,10 +171,12 @@ async def test_bounded_sends_give_up_after_the_timeout_and_unbounded_ones_wait(p
     await batcher.close()
 
 
-async def test_close_waits_until_every_batch_is_handed_over(producer, batcher):
+async def test_close_waits_until_every_batch_is_acknowledged(producer, batcher):
     send = asyncio.create_task(batcher.send("known", b"\x00a", b"1"))
-    await asyncio.sleep(0)
-    await batcher.close()
+    closing = asyncio.create_task(batcher.close())
+    _, _, _, ack = await producer.taken.get()
+    await asyncio.sleep(0.01)
 
-    assert producer.taken.qsize() == 1
-    send.cancel()
+    assert not closing.done()
+    ack.set_result(object())
+    await asyncio.gather(send, closing)
