@@ -7,13 +7,15 @@ dir, found the way `wxstream send` finds it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Iterator, Mapping
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
+from kafka.producer.future import FutureRecordMetadata
 
 from app.datatools.records import TopicRecord, decode
 from app.offsets import first_offset_at
@@ -22,7 +24,9 @@ from app.settings import Settings
 from app.topics import TopicSpec
 
 __all__ = (
+    "FLUSH_TIMEOUT_S",
     "DataToolError",
+    "Produced",
     "Span",
     "find_bootstrap",
     "open_consumer",
@@ -36,6 +40,7 @@ __all__ = (
 
 CONNECT_TIMEOUT_MS = 5000
 POLL_MS = 500
+FLUSH_TIMEOUT_S = 60.0
 
 
 class DataToolError(RuntimeError):
@@ -94,6 +99,27 @@ def open_producer(settings: Settings, bootstrap: str, client_id: str) -> KafkaPr
         )
     except KafkaError as exc:
         raise _unreachable(bootstrap, exc) from None
+
+
+@dataclass
+class Produced:
+    """The outcomes of records sent without waiting, updated from the producer's I/O thread."""
+
+    acked: int = 0
+    failed: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def track(self, sent: FutureRecordMetadata) -> None:
+        sent.add_callback(self.ack)
+        sent.add_errback(self.fail)
+
+    def ack(self, _metadata: object) -> None:
+        with self._lock:
+            self.acked += 1
+
+    def fail(self, exc: BaseException) -> None:
+        with self._lock:
+            self.failed.append(f"{type(exc).__name__}: {exc}")
 
 
 def partitions_of(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:

@@ -8,6 +8,7 @@ import argparse
 import functools
 import os
 import sys
+import time
 from typing import IO, Callable
 
 from kafka.errors import KafkaError
@@ -17,7 +18,7 @@ from app.datatools.records import UnknownTopic
 from app.datatools.timerange import TimeRangeError
 from app.settings import Settings
 
-__all__ = ("UsageError", "datatool")
+__all__ = ("Ticker", "UsageError", "datatool")
 
 Body = Callable[[Settings, argparse.Namespace, IO[str], IO[str]], int]
 Command = Callable[..., int]
@@ -54,3 +55,18 @@ def datatool(name: str) -> Callable[[Body], Command]:
         return run
 
     return wrap
+
+
+class Ticker:
+    """True once per `every_s`, for a long command's progress line."""
+
+    def __init__(self, every_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._every_s, self._clock = every_s, clock
+        self._next = clock() + every_s
+
+    def due(self) -> bool:
+        now = self._clock()
+        if now < self._next:
+            return False
+        self._next = now + self._every_s
+        return True

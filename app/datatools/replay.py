@@ -11,18 +11,19 @@ was in the topic when the replay started is read, so a replay never reads its ow
 from __future__ import annotations
 
 import argparse
-import threading
-from contextlib import ExitStack
 import time
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Callable
+from typing import IO
 
 from kafka import KafkaConsumer, KafkaProducer
 
 from app.datatools.broker import (
+    FLUSH_TIMEOUT_S,
     DataToolError,
+    Produced,
     find_bootstrap,
     open_consumer,
     open_producer,
@@ -31,7 +32,7 @@ from app.datatools.broker import (
     spans_from,
     topic_record,
 )
-from app.datatools.command import datatool
+from app.datatools.command import Ticker, datatool
 from app.datatools.records import RecordFilter, TopicRecord
 from app.datatools.timerange import TimeRange, parse_range
 from app.settings import Settings
@@ -40,7 +41,6 @@ from app.topics import RAW_EVENTS
 __all__ = ("ReplayPlan", "ReplayTally", "plan_replay", "run_replay")
 
 PROGRESS_EVERY_S = 1.0
-FLUSH_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -59,28 +59,16 @@ def plan_replay(args: argparse.Namespace, now: float) -> ReplayPlan:
 
 
 @dataclass
-class ReplayTally:
-    """What a replay read, picked and produced. `acked` and `failed` are updated from the
-    producer's I/O thread."""
+class ReplayTally(Produced):
+    """What a replay read, picked and produced."""
 
     to_read: int = 0  # offsets in the range's spans
     read: int = 0
     undecodable: int = 0  # skipped: they would only be dead-lettered again
     selected: Counter[tuple[str, str]] = field(default_factory=Counter)  # (account, type) -> events
-    acked: int = 0
-    failed: list[str] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def select(self, record: TopicRecord) -> None:
         self.selected[(record.account or "-", record.kind)] += 1
-
-    def ack(self, _metadata: object) -> None:
-        with self._lock:
-            self.acked += 1
-
-    def fail(self, exc: BaseException) -> None:
-        with self._lock:
-            self.failed.append(f"{type(exc).__name__}: {exc}")
 
     @property
     def total(self) -> int:
@@ -122,21 +110,6 @@ def summary(plan: ReplayPlan, tally: ReplayTally, *, interrupted: bool) -> str:
     return "\n".join(lines)
 
 
-class _Ticker:
-    """True once per `every_s`, for the progress line."""
-
-    def __init__(self, every_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._every_s, self._clock = every_s, clock
-        self._next = clock() + every_s
-
-    def due(self) -> bool:
-        now = self._clock()
-        if now < self._next:
-            return False
-        self._next = now + self._every_s
-        return True
-
-
 def _replay(
     plan: ReplayPlan,
     tally: ReplayTally,
@@ -150,7 +123,7 @@ def _replay(
         raise DataToolError(f"topic {RAW_EVENTS.name} does not exist on {bootstrap}; nothing to replay")
     spans = spans_from(consumer, partitions, plan.range.since_ms)
     tally.to_read = sum(span.stop - span.start for span in spans.values())
-    ticker = _Ticker(PROGRESS_EVERY_S)
+    ticker = Ticker(PROGRESS_EVERY_S)
     stops = {tp: span.stop for tp, span in spans.items()}
     for raw in read(consumer, {tp: span.start for tp, span in spans.items()}, stops):
         tally.read += 1
@@ -166,9 +139,7 @@ def _replay(
             continue
         tally.select(record)
         if producer is not None:
-            sent = producer.send(RAW_EVENTS.name, key=raw.key, value=raw.value, partition=raw.partition)
-            sent.add_callback(tally.ack)
-            sent.add_errback(tally.fail)
+            tally.track(producer.send(RAW_EVENTS.name, key=raw.key, value=raw.value, partition=raw.partition))
 
 
 @datatool("replay")
