@@ -149,6 +149,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return run_replay(_settings(args), args)
 
 
+def cmd_salvage_spool(args: argparse.Namespace) -> int:
+    from app.ingress.salvage import run_salvage
+
+    return run_salvage(_settings(args), args)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wxstream", description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, help="overrides WXSTREAM_DATA_DIR")
@@ -205,6 +211,13 @@ def _parser() -> argparse.ArgumentParser:
     replay = command("replay", help="re-drive a time range of raw events through the pipeline, idempotently")
     add_replay_arguments(replay)
     replay.set_defaults(run=cmd_replay)
+
+    salvage = command("salvage-spool", help="write the intact records of damaged ingress spools to the raw topic")
+    salvage.add_argument(
+        "directories", nargs="*", type=Path, metavar="DIR", help="a damaged spool (default: every one set aside)"
+    )
+    salvage.add_argument("--dry-run", action="store_true", help="count the records and list the damage; produce nothing")
+    salvage.set_defaults(run=cmd_salvage_spool)
     return parser
 
 

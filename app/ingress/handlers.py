@@ -233,11 +233,14 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready: the broker takes events and the spool is not backlogged."""
+    """Ready: the broker takes events, and the spool is not backlogged or damaged."""
     publisher = request.app[PUBLISHER]
     settings = request.app[SETTINGS]
-    ready = publisher.broker_ok and publisher.spooled <= settings.spool_ready_max
+    damage = publisher.spool_damage
+    ready = publisher.broker_ok and publisher.spooled <= settings.spool_ready_max and damage is None
     body = {"ready": ready, "broker": publisher.broker_ok, "spooled": publisher.spooled}
+    if damage is not None:
+        body["spool_damage"] = damage
     return web.json_response(body, status=200 if ready else 503)
 
 

@@ -51,6 +51,12 @@ class IngressMetrics:
             "How long the oldest callback in the spool has waited for the broker (0: none waits).",
             registry=self.registry,
         )
+        self.spool_damaged = Gauge(
+            "wxstream_ingress_spool_damaged",
+            "Damaged spools of this ingress waiting for `wxstream salvage-spool`: those set aside "
+            "at start-up, and the live one once damage has stopped its drain (restart to set it aside).",
+            registry=self.registry,
+        )
         # The labelled series each callback updates, looked up once per label set:
         # `labels()` checks and joins its arguments under a lock, more work than the update.
         self.requests_of = cache(self.requests.labels)

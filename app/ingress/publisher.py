@@ -24,7 +24,7 @@ from app.ingress.batcher import RecordBatcher
 from app.ingress.metrics import IngressMetrics
 from app.ingress.partitioner import CachedPartitioner
 from app.record_batches import pack_one_record_batches
-from app.ingress.spool import Spool
+from app.ingress.spool import Spool, SpoolCorruptError
 from app.settings import Settings
 from app.topics import DELIVERIES, RAW_EVENTS, Delivery, RawEvent, user_key
 
@@ -64,6 +64,7 @@ class RawEventPublisher:
         self._appending = 0  # spool appends under way: later events queue behind them
         self._sent_unacked: int | None = None  # the broker has the spool up to here; its ack failed
         self._drainer: asyncio.Task[None] | None = None
+        self.spool_damage: str | None = None  # why the drain stopped for good: the spool is damaged
         self._unawaited: set[asyncio.Task[None]] = set()  # records written without waiting
         self.broker_ok = False
 
@@ -159,6 +160,19 @@ class RawEventPublisher:
             try:
                 await self._drain_once()
                 backoff = 0.2
+            except SpoolCorruptError as exc:
+                # Damage does not heal: retrying would only repeat it. The spool still takes
+                # callbacks; a restart sets it aside for `wxstream salvage-spool`.
+                self.spool_damage = str(exc)
+                log.error(
+                    "spool drain stopped: %s; %d events wait in the spool. Restart this ingress: it sets "
+                    "the damaged spool aside and starts an empty one; then `wxstream salvage-spool` writes "
+                    "the intact records to %s",
+                    exc,
+                    self.spooled,
+                    RAW_EVENTS.name,
+                )
+                return
             except Exception as exc:
                 log.warning("spool drain paused (%s); %d events waiting; retrying in %.1fs", exc, self.spooled, backoff)
                 await asyncio.sleep(backoff)

@@ -7,6 +7,8 @@ import contextlib
 import fcntl
 import gc
 import logging
+import os
+import time
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable, Mapping
@@ -20,11 +22,12 @@ from app.ingress.metrics import IngressMetrics
 from app.ingress.passive import ReplyWaiter
 from app.ingress.publisher import RawEventPublisher
 from app.ingress.rejections import RejectionLog
-from app.ingress.spool import Spool
+from app.ingress.spool import Spool, SpoolCorruptError, set_aside
 from app.kafka_admin import ensure_topics
 from app.settings import Settings, SettingsError
+from app.topics import RAW_EVENTS
 
-__all__ = ("create_web_app", "run_ingress", "spool_dir")
+__all__ = ("create_web_app", "damaged_spools_dir", "run_ingress", "spool_dir", "spools_set_aside")
 
 log = logging.getLogger("wxstream.ingress")
 
@@ -40,9 +43,25 @@ def spool_dir(settings: Settings) -> Path:
     return settings.data_dir / "spool" / f"ingress-{settings.ingress_id}"
 
 
+def damaged_spools_dir(settings: Settings) -> Path:
+    """Where spools too damaged to open wait for `wxstream salvage-spool`."""
+    return settings.data_dir / "spool" / "damaged"
+
+
+def spools_set_aside(settings: Settings) -> list[Path]:
+    """This ingress's damaged spools still waiting to be salvaged."""
+    try:
+        found = os.listdir(damaged_spools_dir(settings))
+    except FileNotFoundError:
+        return []
+    prefix = f"{spool_dir(settings).name}-"
+    return sorted(damaged_spools_dir(settings) / name for name in found if name.startswith(prefix))
+
+
 @asynccontextmanager
-async def _locked_spool(directory: Path) -> AsyncIterator[Spool]:
+async def _locked_spool(settings: Settings) -> AsyncIterator[Spool]:
     """The spool of this ingress, locked so that no second process can use it."""
+    directory = spool_dir(settings)
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / ".lock", "w") as lock:
         try:
@@ -51,11 +70,30 @@ async def _locked_spool(directory: Path) -> AsyncIterator[Spool]:
             raise SpoolInUseError(
                 f"spool {directory} is used by another ingress; give each one its own WXSTREAM_INGRESS_ID"
             ) from None
-        spool = await asyncio.to_thread(Spool, directory)
+        spool = await asyncio.to_thread(_open_or_set_aside, directory, damaged_spools_dir(settings))
         try:
             yield spool
         finally:
             spool.close()
+
+
+def _open_or_set_aside(directory: Path, damaged: Path) -> Spool:
+    """The spool in `directory`. One too damaged to open is set aside first, and an empty
+    one started: the ingress takes WeChat's callbacks again at once, and the damaged spool
+    waits for `wxstream salvage-spool`, which writes its intact records to the raw topic."""
+    try:
+        return Spool(directory)
+    except SpoolCorruptError as exc:
+        aside = damaged / f"{directory.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+        set_aside(directory, aside)
+        log.error(
+            "%s; the spool is set aside in %s and this ingress starts with an empty one. "
+            "Run `wxstream salvage-spool` to write its intact records to %s",
+            exc,
+            aside,
+            RAW_EVENTS.name,
+        )
+        return Spool(directory)
 
 
 async def _connect(
@@ -103,8 +141,11 @@ def create_web_app(settings: Settings, accounts: Mapping[str, Account]) -> web.A
 
     @asynccontextmanager
     async def kafka(app: web.Application) -> AsyncIterator[None]:
-        async with _locked_spool(spool_dir(settings)) as spool, AsyncExitStack() as started:
+        async with _locked_spool(settings) as spool, AsyncExitStack() as started:
             publisher = RawEventPublisher(settings, bootstrap, spool, metrics)
+            metrics.spool_damaged.set_function(
+                lambda: len(spools_set_aside(settings)) + (publisher.spool_damage is not None)
+            )
             waiter = ReplyWaiter(bootstrap, settings.kafka_fetch_max_wait_ms)
             app[handlers.PUBLISHER] = publisher
             app[handlers.WAITER] = waiter

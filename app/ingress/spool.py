@@ -35,8 +35,9 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
-__all__ = ("MAX_RECORD_BYTES", "Spool", "SpoolCorruptError", "SpooledRecord")
+__all__ = ("MAX_RECORD_BYTES", "Damage", "Spool", "SpoolCorruptError", "SpooledRecord", "salvage", "set_aside")
 
 log = logging.getLogger("wxstream.ingress.spool")
 
@@ -258,18 +259,7 @@ class Spool:
 
     def _read_ack(self) -> tuple[int, int]:
         """(the ack position, the slot to write the next ack to: the older one)."""
-        path = self._dir / _ACK_FILE
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return 0, 0
-        if len(data) not in (_ACK_SLOT, _ACK_SLOT * _ACK_SLOTS):
-            raise SpoolCorruptError(path, 0, f"ack file damaged ({len(data)} bytes)")
-        acks = [_ack_in(data[at : at + _ACK_SLOT]) for at in range(0, len(data), _ACK_SLOT)]
-        if all(ack is None for ack in acks):
-            raise SpoolCorruptError(path, 0, "ack file damaged")
-        newest = max(range(len(acks)), key=lambda slot: -1 if acks[slot] is None else acks[slot])
-        return int(acks[newest]), (newest + 1) % _ACK_SLOTS
+        return _read_ack_file(self._dir / _ACK_FILE)
 
     def _open_ack(self) -> int:
         """The ack file, for writing in place; made two slots long first if it is not."""
@@ -339,7 +329,9 @@ class Spool:
                         at = off
                     off += _HDR + got[2] + got[3]
                     seq += 1
-                if bad is not None and (not last or _intact_record_after(mm, off + 1, size, seq)):
+                # Older intact records after the damage are stale blocks that a power loss
+                # can leave in a torn tail, not records appended after the damage.
+                if bad is not None and (not last or _next_intact(mm, off + 1, size, seq) < size):
                     raise SpoolCorruptError(seg.path, off, bad)
         if bad is not None:
             log.warning("spool %s: dropping a torn record at offset %d (%s, %d bytes)", seg.path, off, bad, size - off)
@@ -452,6 +444,21 @@ class Spool:
             os.close(fd)
 
 
+def _read_ack_file(path: Path) -> tuple[int, int]:
+    """(the ack position, the slot to write the next ack to: the older one)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return 0, 0
+    if len(data) not in (_ACK_SLOT, _ACK_SLOT * _ACK_SLOTS):
+        raise SpoolCorruptError(path, 0, f"ack file damaged ({len(data)} bytes)")
+    acks = [_ack_in(data[at : at + _ACK_SLOT]) for at in range(0, len(data), _ACK_SLOT)]
+    if all(ack is None for ack in acks):
+        raise SpoolCorruptError(path, 0, "ack file damaged")
+    newest = max(range(len(acks)), key=lambda slot: -1 if acks[slot] is None else acks[slot])
+    return int(acks[newest]), (newest + 1) % _ACK_SLOTS
+
+
 def _ack_slot(seq: int) -> bytes:
     data = _ACK.pack(_ACK_MAGIC, seq)
     return data + _CRC.pack(zlib.crc32(data))
@@ -470,13 +477,77 @@ def _write_all(fd: int, data: bytes, offset: int) -> None:
         raise OSError(errno.EIO, f"short write of {len(data)} bytes at {offset}")
 
 
-def _intact_record_after(mm: mmap.mmap, start: int, size: int, seq: int) -> bool:
-    """Whether an intact record of seq ``seq`` or later starts anywhere in ``mm[start:size]``
-    (then the damage is not a torn tail). Older intact records there are stale blocks that
-    a power loss can leave in a torn tail, not records appended after the damage."""
+# --- damaged spools ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Damage:
+    """Bytes of a spool file that hold no intact record."""
+
+    path: Path
+    offset: int
+    length: int
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.length} bytes at offset {self.offset}"
+
+
+def set_aside(directory: Path, destination: Path) -> None:
+    """Move the spool's files (its segments and ack file; nothing else) to `destination`, so
+    that a spool :class:`Spool` refuses to open waits there for :func:`salvage` while a new
+    one starts in `directory`."""
+    destination.mkdir(parents=True, exist_ok=False)
+    for name in sorted(os.listdir(directory)):
+        if _SEGMENT.fullmatch(name) or name in (_ACK_FILE, _ACK_FILE + ".tmp"):
+            os.replace(directory / name, destination / name)
+    for place in (destination, directory):
+        fd = os.open(place, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def salvage(directory: Path, damage: list[Damage]) -> Iterator[SpooledRecord]:
+    """Every intact record of a spool not yet drained, in order and each once, also around
+    damage that makes :class:`Spool` refuse it: records are found by their magic and crc.
+    What holds no intact record is added to `damage`. A damaged ack file counts as nothing
+    drained: the raw topic is at-least-once, and the dedupe agent drops what went before."""
+    try:
+        acked, _ = _read_ack_file(directory / _ACK_FILE)
+    except SpoolCorruptError as exc:
+        damage.append(Damage(exc.path, 0, exc.path.stat().st_size))
+        acked = 0
+    last = acked
+    found = sorted((int(m[1]), name) for name in os.listdir(directory) if (m := _SEGMENT.fullmatch(name)))
+    for _, name in found:
+        path = directory / name
+        size = path.stat().st_size
+        if not size:
+            continue
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            off = 0
+            while off < size:
+                got = _frame(mm, off, size)
+                if isinstance(got, str):
+                    end = _next_intact(mm, off + 1, size)
+                    damage.append(Damage(path, off, end - off))
+                    off = end
+                    continue
+                seq, _, klen, vlen = got
+                start = off + _HDR
+                off = start + klen + vlen
+                if seq > last:  # older ones: drained, or stale blocks a power loss left
+                    last = seq
+                    yield SpooledRecord(seq, mm[start : start + klen], mm[start + klen : off])
+
+
+def _next_intact(mm: mmap.mmap, start: int, size: int, seq: int = 0) -> int:
+    """Where the next intact record of seq ``seq`` or later in ``mm[start:size]`` starts,
+    or ``size``."""
     while (i := mm.find(_MAGIC, start, size)) != -1:
         got = _frame(mm, i, size)
         if not isinstance(got, str) and got[0] >= seq:
-            return True
+            return i
         start = i + 1
-    return False
+    return size

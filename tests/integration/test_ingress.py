@@ -11,6 +11,7 @@ import signal
 import sys
 import time
 from dataclasses import replace
+from io import StringIO
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,6 +21,7 @@ import pytest
 from app.accounts import Account, load_accounts
 from app.embedded.broker import start_broker
 from app.embedded.process import ManagedProcess, free_port, http_ready
+from app.ingress.salvage import run_salvage
 from app.topics import RAW_EVENTS
 from app.wechat.xmlparse import render_fields
 from tests.integration.stack_helpers import isolated_settings, running_stack
@@ -271,6 +273,59 @@ async def test_an_ingress_started_while_the_broker_is_away_takes_callbacks_and_d
         await asyncio.to_thread(ingress.wait_ready, http_ready(f"{settings.ingress_url}/readyz"), 60)  # drained
         raw = await read_topic(settings.kafka_url, RAW_EVENTS.name, lambda r: len(r) >= 3, timeout=60)
         assert [json.loads(record.value)["dedupe_key"] for record in raw] == keys, "each once, in order"
+    finally:
+        ingress.stop()
+        if broker is not None:
+            broker.stop()
+
+
+async def _spool_damaged(settings) -> float:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{settings.ingress_url}/metrics") as response:
+            text = await response.text()
+    return next(float(line.split()[1]) for line in text.splitlines() if line.startswith("wxstream_ingress_spool_damaged "))
+
+
+async def test_a_damaged_spool_is_set_aside_at_start_up_and_salvaged_to_the_raw_topic(tmp_path):
+    port = free_port()
+    settings = replace(
+        isolated_settings(tmp_path / "data", kafka_url=f"127.0.0.1:{port}", kafka_one_record_batches=True),
+        ingress_port=free_port(),
+    )
+    account = load_accounts(settings)["demo"]
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("WXSTREAM_")}, **settings.to_env()}
+    ingress = ManagedProcess("ingress", [sys.executable, "-m", "app", "ingress"], tmp_path / "ingress.log", env=env)
+    here = SimpleNamespace(child_settings=settings)
+    broker = None
+    try:
+        ingress.start().wait_ready(http_ready(f"{settings.ingress_url}/healthz"), timeout=30)
+        keys = []
+        for i in range(3):  # no broker yet: spooled
+            msg_id = next(_msg_ids)
+            status, _ = await post(here, "/wechat/demo", *callback(account, text_xml("o_damaged", f"m{i}", msg_id), encrypted=True))
+            assert status == 200
+            keys.append(f"msg:{msg_id}")
+        ingress.stop()
+        (segment,) = (settings.data_dir / "spool" / "ingress-0").glob("spool-*.log")
+        data = bytearray(segment.read_bytes())
+        data[len(data) // 2] ^= 0xFF  # inside the second of three records of about equal size
+        segment.write_bytes(bytes(data))
+
+        broker, _ = start_broker(tmp_path, port=port)
+        ingress.start().wait_ready(http_ready(f"{settings.ingress_url}/readyz"), timeout=60)
+        assert await _spool_damaged(settings) == 1
+        assert "set aside" in (tmp_path / "ingress.log").read_text()
+        msg_id = next(_msg_ids)  # the new spool and the broker take callbacks at once
+        status, _ = await post(here, "/wechat/demo", *callback(account, text_xml("o_damaged", "after", msg_id), encrypted=True))
+        assert status == 200
+        out = StringIO()
+        code = await asyncio.to_thread(run_salvage, settings, SimpleNamespace(directories=[], dry_run=False), out, StringIO())
+        assert code == 0, out.getvalue()
+        assert "2 of 2 written" in out.getvalue() and "damaged bytes" in out.getvalue()
+        assert await _spool_damaged(settings) == 0
+        wanted = {keys[0], keys[2], f"msg:{msg_id}"}
+        raw = await read_topic(settings.kafka_url, RAW_EVENTS.name, lambda r: wanted <= {json.loads(x.value)["dedupe_key"] for x in r})
+        assert keys[1] not in {json.loads(record.value)["dedupe_key"] for record in raw}, "the damaged record is lost"
     finally:
         ingress.stop()
         if broker is not None:

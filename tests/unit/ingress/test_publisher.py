@@ -12,7 +12,7 @@ import pytest
 
 from app.ingress.metrics import IngressMetrics
 from app.ingress.publisher import Persisted, RawEventPublisher, record_json
-from app.ingress.spool import Spool
+from app.ingress.spool import Spool, SpoolCorruptError
 from app.settings import Settings
 from app.topics import Delivery, RawEvent
 
@@ -194,3 +194,27 @@ async def test_an_event_waits_behind_a_spool_append_under_way(tmp_path):
         assert await behind is Persisted.SPOOL
         assert await later is Persisted.SPOOL, "not to the broker ahead of event 1"
         assert broker.sent == []
+
+
+async def test_damage_stops_the_drain_for_good_and_the_spool_still_takes_callbacks(tmp_path, monkeypatch, caplog):
+    with Spool(tmp_path, fsync=False) as spool:
+        spool.append(b"oUser", _event(0).dumps())
+        publisher = RawEventPublisher(Settings.from_env({}), "127.0.0.1:9", spool=spool)
+        publisher._batcher = broker = SlowBroker()
+        peeks = 0
+
+        def damaged(limit: int) -> list:
+            nonlocal peeks
+            peeks += 1
+            raise SpoolCorruptError(tmp_path / "spool-00000000000000000001.log", 46, "crc mismatch")
+
+        monkeypatch.setattr(spool, "peek", damaged)
+        with caplog.at_level(logging.ERROR, logger="wxstream.ingress.publisher"):
+            publisher._pending.set()
+            await asyncio.wait_for(publisher._drain_forever(), 2)
+
+        assert peeks == 1 and broker.sent == []
+        assert publisher.spool_damage is not None and "offset 46: crc mismatch" in publisher.spool_damage
+        assert "Restart this ingress" in caplog.text and "salvage-spool" in caplog.text
+        assert await publisher.publish(_event(1)) is Persisted.SPOOL
+        assert len(spool) == 2

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from app.ingress import spool as spool_module
-from app.ingress.spool import MAX_RECORD_BYTES, Spool, SpoolCorruptError, SpooledRecord
+from app.ingress.spool import MAX_RECORD_BYTES, Damage, Spool, SpoolCorruptError, SpooledRecord, salvage, set_aside
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -267,6 +267,58 @@ def test_ack_file_ahead_of_lost_data_and_damaged_ack_file(tmp_path: Path, caplog
     (tmp_path / "ack").write_bytes(b"WXA1" + b"\0" * 12)
     with pytest.raises(SpoolCorruptError, match="ack file"):
         Spool(tmp_path, fsync=False)
+
+
+def salvaged(directory: Path) -> tuple[list[tuple[int, bytes, bytes]], list[Damage]]:
+    damage: list[Damage] = []
+    return [(r.seq, r.key, r.value) for r in salvage(directory, damage)], damage
+
+
+def test_salvage_reads_every_undrained_record_around_the_damage(tmp_path: Path) -> None:
+    with Spool(tmp_path, fsync=False, segment_bytes=200) as spool:
+        fill(spool, 12)  # four 46-byte records a segment
+        spool.ack(2)
+    first, second, _ = segments(tmp_path)
+    damaged = bytearray(second.read_bytes())
+    damaged[46 + 40] ^= 0xFF  # record 6's value
+    damaged[3 * 46 : 3 * 46 + 4] = b"junk"  # record 8's magic
+    second.write_bytes(bytes(damaged))
+    with pytest.raises(SpoolCorruptError):
+        Spool(tmp_path, fsync=False)
+
+    records, damage = salvaged(tmp_path)
+
+    assert [seq for seq, _, _ in records] == [3, 4, 5, 7, 9, 10, 11, 12]  # 1 and 2 were drained
+    assert records[0] == (3, b"k2", b"2:" + b"v" * 10)
+    assert damage == [Damage(second, 46, 46), Damage(second, 138, 46)]
+    assert str(damage[0]) == f"{second}: 46 bytes at offset 46"
+
+
+def test_salvage_with_a_damaged_ack_file_reads_every_record_once(tmp_path: Path) -> None:
+    data, third_at = _three_records(tmp_path)
+    (tmp_path / "ack").write_bytes(b"junk")
+    seg = segments(tmp_path)[0]
+    seg.write_bytes(data + data[:third_at])  # stale blocks of records already read
+
+    records, damage = salvaged(tmp_path)
+
+    assert [seq for seq, _, _ in records] == [1, 2, 3]
+    assert damage == [Damage(tmp_path / "ack", 0, 4)]
+
+
+def test_set_aside_moves_the_spools_files_and_a_new_spool_starts_empty(tmp_path: Path) -> None:
+    live, aside = tmp_path / "ingress-0", tmp_path / "damaged" / "ingress-0-1"
+    with Spool(live, fsync=False, segment_bytes=200) as spool:
+        fill(spool, 6)
+        spool.ack(1)
+    (live / ".lock").write_text("")
+
+    set_aside(live, aside)
+
+    assert sorted(p.name for p in live.iterdir()) == [".lock"]
+    assert [seq for seq, _, _ in salvaged(aside)[0]] == [2, 3, 4, 5, 6]
+    with Spool(live, fsync=False) as spool:
+        assert len(spool) == 0 and spool.append(b"k", b"v") == 1
 
 
 def test_acks_are_written_in_place_and_a_torn_one_falls_back_to_the_ack_before(tmp_path: Path) -> None:
