@@ -57,6 +57,168 @@ class Waiting:
     openid: str
 
 
+class Outbound:
+    """What the outbound agent and its timer do with the replies and verdicts of the
+    partitions this worker holds; the state lives in the outbox table."""
+
+    def __init__(
+        self,
+        topics: Topics,
+        outbox: Outbox,
+        accounts: Mapping[str, Account],
+        settings: Settings,
+        sender: Sender,
+        metrics: AgentMetrics,
+    ) -> None:
+        self._topics = topics
+        self._outbox = outbox
+        self._accounts = accounts
+        self._settings = settings
+        self._sender = sender
+        self._metrics = metrics
+        self._counts = metrics.outbound
+        self.jobs = KeyedTasks(settings.outbound_concurrency)
+        self._waiting: dict[str, Waiting] = {}  # reply id -> when to stop waiting for a verdict
+        self._scanned: set[faust.types.TP] = set()  # the assignment `_waiting` was rebuilt for
+        for name in accounts:  # at 0 from the start, so that alerts see the first one
+            self._counts.messages.labels(name, "api", "dead_letter")
+
+    async def move_on(self, event: faust.types.EventT, about: Reply | Delivery) -> None:
+        """Apply a reply or a verdict to its outbox entry, and take the step that follows."""
+        outbox, counts = self._outbox, self._counts
+        before = latest(outbox, about.reply_id)
+        entry, step = on_reply(before, about) if isinstance(about, Reply) else on_verdict(before, about.path)
+        if entry is not before:
+            outbox.entries[about.reply_id] = entry
+        if entry.state == states.PASSIVE and before.state != states.PASSIVE:
+            counts.messages.labels(about.account, "passive", "sent").inc()
+            if entry.reply is not None and entry.reply.received_at and isinstance(about, Delivery):
+                counts.reply_latency.labels("passive").observe(max(0.0, about.delivered_at - entry.reply.received_at))
+        if step is Step.WAIT:
+            self._wait_for_verdict(entry.reply)
+            return
+        self._waiting.pop(about.reply_id, None)
+        if step is Step.DELIVER:
+            await self._deliver(event, entry)
+        elif step is Step.TYPING and self._settings.outbound_typing:
+            if (account := self._accounts.get(about.account)) is not None:
+                await self._sender.typing(account, about.openid)
+        elif step is Step.DUPLICATE:
+            counts.messages.labels(about.account, "api", "skipped_duplicate").inc()
+
+    async def defer_overdue(self, assignment: set[faust.types.TP]) -> None:
+        """Defer replies whose verdict is overdue; after a rebalance (`assignment` changed),
+        first find the replies of the partitions now assigned that still wait for one."""
+        if assignment != self._scanned:
+            self._rebuild_waiting()
+            self._scanned = assignment
+        now = time.time()
+        timeout_s = self._settings.outbound_verdict_timeout_s
+        for reply_id, due in [(rid, w) for rid, w in self._waiting.items() if w.due <= now]:
+            delivery = Delivery(
+                reply_id=reply_id,
+                account=due.account,
+                openid=due.openid,
+                path=states.DEFERRED,
+                delivered_at=now,
+                reason=f"no verdict from the ingress within {timeout_s:g}s",
+            )
+            try:
+                await (await self._topics.deliveries.send(key=user_key(due.account, due.openid), value=delivery))
+            except Exception as exc:  # still waiting: tried again on the next tick
+                log.warning("could not defer reply %s: %s", reply_id, exc)
+                continue
+            self._waiting.pop(reply_id, None)
+
+    def _wait_for_verdict(self, reply: Reply) -> None:
+        since = reply.received_at or reply.created_at
+        due = since + self._settings.outbound_verdict_timeout_s
+        self._waiting[reply.reply_id] = Waiting(due, reply.account, reply.openid)
+
+    def _rebuild_waiting(self) -> None:
+        """After a rebalance: the replies still waiting for a verdict, and the mailboxes'
+        depth, from the tables of the partitions now assigned."""
+        outbox = self._outbox
+        self._waiting.clear()
+        for reply_id in {reply_id for reply_id, _window in outbox.entries_table.keys()}:
+            entry = latest(outbox, reply_id)  # older windows may hold older states
+            if entry.reply is not None and entry.state == states.OPEN and not entry.verdict:
+                self._wait_for_verdict(entry.reply)
+        self._counts.mailbox_depth.set(sum(len(box.items) for box in outbox.mailboxes.values()))
+
+    async def _deliver(self, event: faust.types.EventT, entry: OutboxEntry) -> None:
+        outbox, counts = self._outbox, self._counts
+        reply = entry.reply
+        account = self._accounts.get(reply.account)
+        parts = split_text(reply.text, self._settings.outbound_max_part_bytes)
+        if account is None:
+            return await self._give_up(event, entry, reply.text, f"unknown account {reply.account!r}")
+        if entry.attempting >= 0:
+            unsent = "".join(parts[entry.attempting :])
+            why = f"interrupted while sending part {entry.attempting + 1} of {len(parts)}, which may have arrived"
+            return await self._give_up(event, entry, unsent, f"{why}; not sent again")
+        for index in range(entry.parts_sent, len(parts)):
+            entry = entry.derive(attempting=index)
+            outbox.entries[reply.reply_id] = entry
+            await outbox.persisted()
+            outcome: Outcome = await self._sender.send_text(account, reply.openid, parts[index])
+            if outcome.retries:
+                counts.messages.labels(reply.account, "api", "retried").inc(outcome.retries)
+            if outcome.action is Action.MAILBOX:
+                return await self._to_mailbox(entry, "".join(parts[index:]), outcome.reason)
+            if outcome.action is Action.DEAD_LETTER:
+                return await self._give_up(event, entry, "".join(parts[index:]), outcome.reason)
+            entry = entry.derive(parts_sent=index + 1, attempting=-1)
+            outbox.entries[reply.reply_id] = entry
+        outbox.entries[reply.reply_id] = entry.derive(state=states.API)
+        await outbox.persisted()
+        await self._record(reply, states.API)
+        counts.messages.labels(reply.account, "api", "sent").inc()
+        if reply.received_at:
+            counts.reply_latency.labels("api").observe(max(0.0, time.time() - reply.received_at))
+
+    async def _to_mailbox(self, entry: OutboxEntry, unsent: str, reason: str) -> None:
+        outbox = self._outbox
+        reply = entry.reply
+        user = user_key(reply.account, reply.openid)
+        box = outbox.mailboxes.get(user) or Mailbox(items=[])
+        added = box.adding(MailItem(reply_id=reply.reply_id, text=unsent))
+        if added is not box:
+            outbox.mailboxes[user] = added
+            self._counts.mailbox_depth.inc()
+        outbox.entries[reply.reply_id] = entry.derive(attempting=-1, state=states.MAILBOX)
+        await outbox.persisted()
+        await self._record(reply, states.MAILBOX, reason)
+        self._counts.messages.labels(reply.account, "mailbox", "mailboxed").inc()
+        log.info("reply %s to %s is in the mailbox: %s", reply.reply_id, user, reason)
+
+    async def _give_up(self, event: faust.types.EventT, entry: OutboxEntry, unsent: str, reason: str) -> None:
+        """Dead-letter the reply's unsent text. The letter goes out before the entry says
+        so: a crash in between gives a second letter, not none."""
+        reply = entry.reply
+        letter = dead_letter(event, f"delivery: {reason}")
+        payload = json.dumps({"reply": reply.asdict(), "unsent": unsent}, ensure_ascii=False)
+        key = user_key(reply.account, reply.openid)
+        await (await self._topics.dead_letters.send(key=key, value=letter.derive(payload=payload)))
+        await self._record(reply, states.DEAD_LETTER, reason)
+        self._outbox.entries[reply.reply_id] = entry.derive(attempting=-1, state=states.DEAD_LETTER)
+        await self._outbox.persisted()
+        self._metrics.dead_letters.labels("delivery").inc()
+        self._counts.messages.labels(reply.account, "api", "dead_letter").inc()
+        log.error("reply %s to %s:%s dead-lettered: %s", reply.reply_id, reply.account, reply.openid, reason)
+
+    async def _record(self, reply: Reply, path: str, reason: str = "") -> None:
+        delivery = Delivery(
+            reply_id=reply.reply_id,
+            account=reply.account,
+            openid=reply.openid,
+            path=path,
+            delivered_at=time.time(),
+            reason=reason,
+        )
+        await (await self._topics.deliveries.send(key=user_key(reply.account, reply.openid), value=delivery))
+
+
 def install(
     app: faust.App,
     topics: Topics,
@@ -67,12 +229,7 @@ def install(
     metrics: AgentMetrics,
     acks: Acks,
 ) -> faust.types.AgentT:
-    counts = metrics.outbound
-    jobs = KeyedTasks(settings.outbound_concurrency)
-    for name in accounts:  # at 0 from the start, so that alerts see the first one
-        counts.messages.labels(name, "api", "dead_letter")
-    waiting: dict[str, Waiting] = {}  # reply id -> when to stop waiting for a verdict
-    scanned: set[faust.types.TP] = set()  # the assignment `waiting` was rebuilt for
+    work = Outbound(topics, outbox, accounts, settings, sender, metrics)
     channel = app.topic(
         REPLIES.name,
         DELIVERIES.name,
@@ -82,106 +239,13 @@ def install(
         partitions=settings.partitions,
     )
 
-    def wait_for_verdict(reply: Reply) -> None:
-        since = reply.received_at or reply.created_at
-        waiting[reply.reply_id] = Waiting(since + settings.outbound_verdict_timeout_s, reply.account, reply.openid)
-
-    async def record(reply: Reply, path: str, reason: str = "") -> None:
-        delivery = Delivery(
-            reply_id=reply.reply_id,
-            account=reply.account,
-            openid=reply.openid,
-            path=path,
-            delivered_at=time.time(),
-            reason=reason,
-        )
-        await (await topics.deliveries.send(key=user_key(reply.account, reply.openid), value=delivery))
-
-    async def to_mailbox(entry: OutboxEntry, unsent: str, reason: str) -> None:
-        reply = entry.reply
-        user = user_key(reply.account, reply.openid)
-        box = outbox.mailboxes.get(user) or Mailbox(items=[])
-        added = box.adding(MailItem(reply_id=reply.reply_id, text=unsent))
-        if added is not box:
-            outbox.mailboxes[user] = added
-            counts.mailbox_depth.inc()
-        outbox.entries[reply.reply_id] = entry.derive(attempting=-1, state=states.MAILBOX)
-        await outbox.persisted()
-        await record(reply, states.MAILBOX, reason)
-        counts.messages.labels(reply.account, "mailbox", "mailboxed").inc()
-        log.info("reply %s to %s is in the mailbox: %s", reply.reply_id, user, reason)
-
-    async def give_up(event: faust.types.EventT, entry: OutboxEntry, unsent: str, reason: str) -> None:
-        """Dead-letter the reply's unsent text. The letter goes out before the entry says
-        so: a crash in between gives a second letter, not none."""
-        reply = entry.reply
-        letter = dead_letter(event, f"delivery: {reason}")
-        payload = json.dumps({"reply": reply.asdict(), "unsent": unsent}, ensure_ascii=False)
-        await (await topics.dead_letters.send(key=user_key(reply.account, reply.openid), value=letter.derive(payload=payload)))
-        await record(reply, states.DEAD_LETTER, reason)
-        outbox.entries[reply.reply_id] = entry.derive(attempting=-1, state=states.DEAD_LETTER)
-        await outbox.persisted()
-        metrics.dead_letters.labels("delivery").inc()
-        counts.messages.labels(reply.account, "api", "dead_letter").inc()
-        log.error("reply %s to %s:%s dead-lettered: %s", reply.reply_id, reply.account, reply.openid, reason)
-
-    async def deliver(event: faust.types.EventT, entry: OutboxEntry) -> None:
-        reply = entry.reply
-        account = accounts.get(reply.account)
-        parts = split_text(reply.text, settings.outbound_max_part_bytes)
-        if account is None:
-            return await give_up(event, entry, reply.text, f"unknown account {reply.account!r}")
-        if entry.attempting >= 0:
-            unsent = "".join(parts[entry.attempting :])
-            why = f"interrupted while sending part {entry.attempting + 1} of {len(parts)}, which may have arrived"
-            return await give_up(event, entry, unsent, f"{why}; not sent again")
-        for index in range(entry.parts_sent, len(parts)):
-            entry = entry.derive(attempting=index)
-            outbox.entries[reply.reply_id] = entry
-            await outbox.persisted()
-            outcome: Outcome = await sender.send_text(account, reply.openid, parts[index])
-            if outcome.retries:
-                counts.messages.labels(reply.account, "api", "retried").inc(outcome.retries)
-            if outcome.action is Action.MAILBOX:
-                return await to_mailbox(entry, "".join(parts[index:]), outcome.reason)
-            if outcome.action is Action.DEAD_LETTER:
-                return await give_up(event, entry, "".join(parts[index:]), outcome.reason)
-            entry = entry.derive(parts_sent=index + 1, attempting=-1)
-            outbox.entries[reply.reply_id] = entry
-        outbox.entries[reply.reply_id] = entry.derive(state=states.API)
-        await outbox.persisted()
-        await record(reply, states.API)
-        counts.messages.labels(reply.account, "api", "sent").inc()
-        if reply.received_at:
-            counts.reply_latency.labels("api").observe(max(0.0, time.time() - reply.received_at))
-
     async def handle(event: faust.types.EventT) -> None:
         """Decode the record, then move its reply on as a job of the reply's user."""
         try:
             about: Reply | Delivery = (Reply if event.message.topic == REPLIES.name else Delivery).loads(event.value)
         except (ValueError, TypeError, KeyError) as exc:
             return await send_to_dead_letters(topics, metrics, event, f"undecodable: {type(exc).__name__}: {exc}")
-        acks.until(event, await jobs.submit(user_key(about.account, about.openid), move_on(event, about)))
-
-    async def move_on(event: faust.types.EventT, about: Reply | Delivery) -> None:
-        before = latest(outbox, about.reply_id)
-        entry, step = on_reply(before, about) if isinstance(about, Reply) else on_verdict(before, about.path)
-        if entry is not before:
-            outbox.entries[about.reply_id] = entry
-        if entry.state == states.PASSIVE and before.state != states.PASSIVE:
-            counts.messages.labels(about.account, "passive", "sent").inc()
-            if entry.reply is not None and entry.reply.received_at and isinstance(about, Delivery):
-                counts.reply_latency.labels("passive").observe(max(0.0, about.delivered_at - entry.reply.received_at))
-        if step is Step.WAIT:
-            wait_for_verdict(entry.reply)
-            return
-        waiting.pop(about.reply_id, None)
-        if step is Step.DELIVER:
-            await deliver(event, entry)
-        elif step is Step.TYPING and settings.outbound_typing and (account := accounts.get(about.account)) is not None:
-            await sender.typing(account, about.openid)
-        elif step is Step.DUPLICATE:
-            counts.messages.labels(about.account, "api", "skipped_duplicate").inc()
+        acks.until(event, await work.jobs.submit(user_key(about.account, about.openid), work.move_on(event, about)))
 
     @app.agent(channel, name="wxstream.outbound")
     async def outbound(stream: faust.StreamT[bytes]) -> None:
@@ -190,45 +254,12 @@ def install(
             # unacknowledged, rather than losing the reply or the verdict it carries.
             await acks.handle_each(stream, handle)
         finally:
-            await jobs.drain(timeout=settings.outbound_request_timeout_s)
+            await work.jobs.drain(timeout=settings.outbound_request_timeout_s)
             await sender.close()
 
     @app.timer(1.0, name="wxstream.outbound.verdict_timeout")
     async def verdict_timeout() -> None:
-        """Defer replies whose verdict is overdue; after a rebalance, first find the
-        replies of the partitions now assigned that still wait for one."""
-        if not app.tables.recovery.completed.is_set():
-            return
-        assignment = set(app.consumer.assignment())
-        if assignment != scanned:
-            rebuild_waiting()
-            scanned.clear()
-            scanned.update(assignment)
-        now = time.time()
-        for reply_id, due in [(rid, w) for rid, w in waiting.items() if w.due <= now]:
-            delivery = Delivery(
-                reply_id=reply_id,
-                account=due.account,
-                openid=due.openid,
-                path=states.DEFERRED,
-                delivered_at=now,
-                reason=f"no verdict from the ingress within {settings.outbound_verdict_timeout_s:g}s",
-            )
-            try:
-                await (await topics.deliveries.send(key=user_key(due.account, due.openid), value=delivery))
-            except Exception as exc:  # still waiting: tried again on the next tick
-                log.warning("could not defer reply %s: %s", reply_id, exc)
-                continue
-            waiting.pop(reply_id, None)
-
-    def rebuild_waiting() -> None:
-        """After a rebalance: the replies still waiting for a verdict, and the mailboxes'
-        depth, from the tables of the partitions now assigned."""
-        waiting.clear()
-        for reply_id in {reply_id for reply_id, _window in outbox.entries_table.keys()}:
-            entry = latest(outbox, reply_id)  # older windows may hold older states
-            if entry.reply is not None and entry.state == states.OPEN and not entry.verdict:
-                wait_for_verdict(entry.reply)
-        counts.mailbox_depth.set(sum(len(box.items) for box in outbox.mailboxes.values()))
+        if app.tables.recovery.completed.is_set():
+            await work.defer_overdue(set(app.consumer.assignment()))
 
     return outbound
