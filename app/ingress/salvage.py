@@ -85,7 +85,8 @@ def _salvage_one(directory: Path, producer: KafkaProducer | None, err: IO[str]) 
         if producer is not None:
             tally.track(producer.send(RAW_EVENTS.name, key=record.key, value=record.value))
         if ticker.due():
-            print(f"salvage-spool: {directory}: {tally.found:,} records read, {tally.acked:,} written", file=err, flush=True)
+            progress = f"salvage-spool: {directory}: {tally.found:,} records read, {tally.acked:,} written"
+            print(progress, file=err, flush=True)
     if producer is not None:
         producer.flush(timeout=FLUSH_TIMEOUT_S)
     return tally
