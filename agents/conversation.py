@@ -78,7 +78,7 @@ class Conversation:
     ) -> None:
         self._handle = handle
         self._jobs = KeyedTasks(concurrency)
-        self._model = model
+        self.model = model
         self._drain_s = drain_s
 
     @property
@@ -96,45 +96,43 @@ class Conversation:
     async def close(self) -> None:
         """Let the jobs under way finish (at most `drain_s`), then close the model client."""
         await self._jobs.drain(timeout=self._drain_s)
-        await self._model.close()
+        await self.model.close()
 
 
+@dataclass(frozen=True)
 class Responder:
     """The steps from one user message to its reply record, run as a conversation job:
     reset, limits, keywords, answer cache, model; owed replies first; the cut for accounts
     without the API."""
 
-    def __init__(
-        self,
-        acks: Acks,
-        topics: Topics,
-        tables: Tables,
-        accounts: Mapping[str, Account],
-        settings: Settings,
-        model: ModelClient,
-        metrics: AgentMetrics,
-    ) -> None:
-        self._acks = acks
-        self._topics = topics
-        self._tables = tables
-        self._accounts = accounts
-        self._settings = settings
-        self._model = model
-        self._metrics = metrics
+    acks: Acks
+    topics: Topics
+    tables: Tables
+    accounts: Mapping[str, Account]
+    settings: Settings
+    model: ModelClient
+    metrics: AgentMetrics
+
+    def conversation(self) -> Conversation:
+        """The jobs that answer users' messages with this responder."""
+        settings = self.settings
+        conversation = Conversation(self.handle, settings.conversation_concurrency, self.model, settings.model_timeout_s)
+        self.metrics.conversations.set_function(lambda: conversation.running)
+        return conversation
 
     async def handle(self, user: str, event: CleanEvent) -> None:
         """One message, from the limits to the reply sent (not yet acknowledged); `user`
         is its key, `user_key(event.account, event.openid)`."""
-        account = self._accounts.get(event.account)
+        account = self.accounts.get(event.account)
         if account is None:
-            self._metrics.drops.labels(event.account, "unknown_account").inc()
+            self.metrics.drops.labels(event.account, "unknown_account").inc()
             return
         result = await self._respond(account, user, event)
         replying = reply_id(event.account, event.dedupe_key)
         rest_id = REST_OF.format(replying)
         # Owed replies go first. This reply's own rest is in the mailbox only when this
         # message was answered before a crash; it stays there for the next message.
-        box = self._tables.mailboxes.get(user) or Mailbox(items=[])
+        box = self.tables.mailboxes.get(user) or Mailbox(items=[])
         owed = Mailbox(items=[item for item in box.items if item.reply_id != rest_id])
         if owed.items:
             result = (owed.text, "mailbox") if result is None else (f"{owed.text}\n\n{result[0]}", result[1])
@@ -143,9 +141,9 @@ class Responder:
         text, source = result
         rest = ""
         if not account.certified:  # passive replies are the only way: the rest waits
-            text, rest = cut_to_fit(text, PASSIVE_TEXT_MAX_BYTES, self._settings.more_text)
-        self._metrics.replies.labels(account.name, source).inc()
-        delivery = await self._topics.replies.send(
+            text, rest = cut_to_fit(text, PASSIVE_TEXT_MAX_BYTES, self.settings.more_text)
+        self.metrics.replies.labels(account.name, source).inc()
+        delivery = await self.topics.replies.send(
             key=user,
             value=Reply(
                 reply_id=replying,
@@ -153,7 +151,7 @@ class Responder:
                 openid=event.openid,
                 in_reply_to=event.dedupe_key,
                 text=text,
-                model=self._model.model_for(account.name, user) if source == "model" else source,
+                model=self.model.model_for(account.name, user) if source == "model" else source,
                 created_at=time.time(),
                 received_at=event.ingest_time,
             ),
@@ -164,20 +162,20 @@ class Responder:
         else:
             # Processed again after a crash, the event gives the same reply (the session
             # knows it, the reply id is derived from the message).
-            self._acks.until(faust.current_event(), delivery)
+            self.acks.until(faust.current_event(), delivery)
 
     def _settle_mailbox(self, user: str, sent: Mailbox, rest: MailItem | None) -> None:
         """Take the replies just sent out of the user's mailbox, and put the rest of this
         reply in."""
-        now_in = self._tables.mailboxes.get(user) or Mailbox(items=[])  # read again: it may have grown
+        now_in = self.tables.mailboxes.get(user) or Mailbox(items=[])  # read again: it may have grown
         left = now_in.without(sent)
         if rest is not None:
             left = left.adding(rest)
         if left.items:
-            self._tables.mailboxes[user] = left
+            self.tables.mailboxes[user] = left
         elif now_in.items:
-            del self._tables.mailboxes[user]
-        self._metrics.outbound.mailbox_depth.inc(len(left.items) - len(now_in.items))
+            del self.tables.mailboxes[user]
+        self.metrics.outbound.mailbox_depth.inc(len(left.items) - len(now_in.items))
 
     async def _respond(self, account: Account, user: str, event: CleanEvent) -> tuple[str, str] | None:
         """(reply text, source) for the message, or None when it gets no reply of its own."""
@@ -186,16 +184,16 @@ class Responder:
             trigger = trigger_of(event.msg_type, event.fields)
             keyword = match_rules(account.keywords, trigger) if trigger else None
             return (keyword, "keyword") if keyword is not None else None
-        session = self._tables.sessions.latest(user, time.time())
+        session = self.tables.sessions.latest(user, time.time())
         already = sessions.answered(session, event.dedupe_key)
         if already is not None:  # processed before a crash: same answer, no second effect
             return already, "replay"
         verdict = self._over_limit(account, user, event.dedupe_key)
         if verdict == "drop":
-            self._metrics.drops.labels(account.name, "rate_limited").inc()
+            self.metrics.drops.labels(account.name, "rate_limited").inc()
             return None
         if verdict == "notice":
-            self._metrics.drops.labels(account.name, "rate_limited").inc()
+            self.metrics.drops.labels(account.name, "rate_limited").inc()
             return RATE_NOTICE, "notice"
         return await self._answer(account, user, event, text, session)
 
@@ -203,14 +201,14 @@ class Responder:
         """None when message `message` (a dedupe key) may proceed, else `notice` (tell the
         user, once per window) or `drop`. A user over their own limit does not use up the
         account's. The same message processed again gets the same verdict."""
-        rates = self._tables.rates
+        rates = self.tables.rates
         place, counted = count_message(rates.user_count[user].current(), message, account.user_per_minute + 1)
         if counted is not None:
             rates.user_count[user] = counted
         if place <= account.user_per_minute:
             partition = faust.current_event().message.partition
             account_count = rates.account_count.add((partition, account.name))
-            if account_count <= -(-account.account_per_second // self._settings.partitions):
+            if account_count <= -(-account.account_per_second // self.settings.partitions):
                 return None
         noticed = rates.user_notified[user].current()
         if noticed and noticed != message:
@@ -223,7 +221,7 @@ class Responder:
     ) -> tuple[str, str]:
         """(reply text, source) for one user message that passed the limits; `session` is
         the user's, as read for this message."""
-        tables, settings = self._tables, self._settings
+        tables, settings = self.tables, self.settings
         if sessions.is_reset(text):
             tables.sessions.forget(user, time.time())
             return RESET_TEXT, "reset"
@@ -239,10 +237,10 @@ class Responder:
                 return cached, "cache"
         prompt = sessions.render_prompt(account.system_prompt, history, text)
         try:
-            reply = await self._model.generate(prompt, settings.model_max_tokens, account=account.name, user=user)
+            reply = await self.model.generate(prompt, settings.model_max_tokens, account=account.name, user=user)
         except ModelError as exc:  # also ModelUnavailable (breaker open) and ModelOverloaded (shed)
             log.warning("model failed for %s: %s", event.dedupe_key, exc)
-            self._metrics.fallbacks.labels(account.name, exc.model or self._model.model_name, exc.kind).inc()
+            self.metrics.fallbacks.labels(account.name, exc.model or self.model.model_name, exc.kind).inc()
             return settings.model_fallback_text, "fallback"
         session = sessions.with_turns(
             history,
@@ -256,17 +254,3 @@ class Responder:
             tables.answers[cache_key] = reply
         return reply, "model"
 
-
-def create(
-    acks: Acks,
-    topics: Topics,
-    tables: Tables,
-    accounts: Mapping[str, Account],
-    settings: Settings,
-    model: ModelClient,
-    metrics: AgentMetrics,
-) -> Conversation:
-    responder = Responder(acks, topics, tables, accounts, settings, model, metrics)
-    conversation = Conversation(responder.handle, settings.conversation_concurrency, model, settings.model_timeout_s)
-    metrics.conversations.set_function(lambda: conversation.running)
-    return conversation

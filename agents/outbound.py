@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 import faust
@@ -35,6 +35,7 @@ from agents.metrics import AgentMetrics
 from agents.ordering import KeyedTasks
 from app.accounts import Account
 from app.outbound import outbox as states
+from app.outbound.metrics import OutboundMetrics
 from app.outbound.outbox import OutboxEntry, Step, on_reply, on_verdict
 from app.outbound.policy import Action
 from app.outbound.sender import Outcome, Sender
@@ -43,7 +44,7 @@ from app.settings import Settings
 from app.topics import DELIVERIES, REPLIES, Delivery, Reply, Topics, user_key
 from tables.outbox import Mailbox, MailItem, Outbox, latest
 
-__all__ = ("install",)
+__all__ = ("Outbound", "install")
 
 log = logging.getLogger("wxstream.agents.outbound")
 
@@ -57,35 +58,34 @@ class Waiting:
     openid: str
 
 
+@dataclass(eq=False)
 class Outbound:
     """What the outbound agent and its timer do with the replies and verdicts of the
     partitions this worker holds; the state lives in the outbox table."""
 
-    def __init__(
-        self,
-        topics: Topics,
-        outbox: Outbox,
-        accounts: Mapping[str, Account],
-        settings: Settings,
-        sender: Sender,
-        metrics: AgentMetrics,
-    ) -> None:
-        self._topics = topics
-        self._outbox = outbox
-        self._accounts = accounts
-        self._settings = settings
-        self._sender = sender
-        self._metrics = metrics
-        self._counts = metrics.outbound
-        self.jobs = KeyedTasks(settings.outbound_concurrency)
-        self._waiting: dict[str, Waiting] = {}  # reply id -> when to stop waiting for a verdict
-        self._scanned: set[faust.types.TP] = set()  # the assignment `_waiting` was rebuilt for
-        for name in accounts:  # at 0 from the start, so that alerts see the first one
+    topics: Topics
+    outbox: Outbox
+    accounts: Mapping[str, Account]
+    settings: Settings
+    sender: Sender
+    metrics: AgentMetrics
+    jobs: KeyedTasks = field(init=False)
+    # reply id -> when to stop waiting for a verdict; and the assignment that was found for
+    _waiting: dict[str, Waiting] = field(init=False, default_factory=dict)
+    _scanned: set[faust.types.TP] = field(init=False, default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.jobs = KeyedTasks(self.settings.outbound_concurrency)
+        for name in self.accounts:  # at 0 from the start, so that alerts see the first one
             self._counts.messages.labels(name, "api", "dead_letter")
+
+    @property
+    def _counts(self) -> OutboundMetrics:
+        return self.metrics.outbound
 
     async def move_on(self, event: faust.types.EventT, about: Reply | Delivery) -> None:
         """Apply a reply or a verdict to its outbox entry, and take the step that follows."""
-        outbox, counts = self._outbox, self._counts
+        outbox, counts = self.outbox, self._counts
         before = latest(outbox, about.reply_id)
         entry, step = on_reply(before, about) if isinstance(about, Reply) else on_verdict(before, about.path)
         if entry is not before:
@@ -100,9 +100,9 @@ class Outbound:
         self._waiting.pop(about.reply_id, None)
         if step is Step.DELIVER:
             await self._deliver(event, entry)
-        elif step is Step.TYPING and self._settings.outbound_typing:
-            if (account := self._accounts.get(about.account)) is not None:
-                await self._sender.typing(account, about.openid)
+        elif step is Step.TYPING and self.settings.outbound_typing:
+            if (account := self.accounts.get(about.account)) is not None:
+                await self.sender.typing(account, about.openid)
         elif step is Step.DUPLICATE:
             counts.messages.labels(about.account, "api", "skipped_duplicate").inc()
 
@@ -113,7 +113,7 @@ class Outbound:
             self._rebuild_waiting()
             self._scanned = assignment
         now = time.time()
-        timeout_s = self._settings.outbound_verdict_timeout_s
+        timeout_s = self.settings.outbound_verdict_timeout_s
         for reply_id, due in [(rid, w) for rid, w in self._waiting.items() if w.due <= now]:
             delivery = Delivery(
                 reply_id=reply_id,
@@ -124,7 +124,7 @@ class Outbound:
                 reason=f"no verdict from the ingress within {timeout_s:g}s",
             )
             try:
-                await (await self._topics.deliveries.send(key=user_key(due.account, due.openid), value=delivery))
+                await (await self.topics.deliveries.send(key=user_key(due.account, due.openid), value=delivery))
             except Exception as exc:  # still waiting: tried again on the next tick
                 log.warning("could not defer reply %s: %s", reply_id, exc)
                 continue
@@ -132,13 +132,13 @@ class Outbound:
 
     def _wait_for_verdict(self, reply: Reply) -> None:
         since = reply.received_at or reply.created_at
-        due = since + self._settings.outbound_verdict_timeout_s
+        due = since + self.settings.outbound_verdict_timeout_s
         self._waiting[reply.reply_id] = Waiting(due, reply.account, reply.openid)
 
     def _rebuild_waiting(self) -> None:
         """After a rebalance: the replies still waiting for a verdict, and the mailboxes'
         depth, from the tables of the partitions now assigned."""
-        outbox = self._outbox
+        outbox = self.outbox
         self._waiting.clear()
         for reply_id in {reply_id for reply_id, _window in outbox.entries_table.keys()}:
             entry = latest(outbox, reply_id)  # older windows may hold older states
@@ -147,10 +147,10 @@ class Outbound:
         self._counts.mailbox_depth.set(sum(len(box.items) for box in outbox.mailboxes.values()))
 
     async def _deliver(self, event: faust.types.EventT, entry: OutboxEntry) -> None:
-        outbox, counts = self._outbox, self._counts
+        outbox, counts = self.outbox, self._counts
         reply = entry.reply
-        account = self._accounts.get(reply.account)
-        parts = split_text(reply.text, self._settings.outbound_max_part_bytes)
+        account = self.accounts.get(reply.account)
+        parts = split_text(reply.text, self.settings.outbound_max_part_bytes)
         if account is None:
             return await self._give_up(event, entry, reply.text, f"unknown account {reply.account!r}")
         if entry.attempting >= 0:
@@ -161,7 +161,7 @@ class Outbound:
             entry = entry.derive(attempting=index)
             outbox.entries[reply.reply_id] = entry
             await outbox.persisted()
-            outcome: Outcome = await self._sender.send_text(account, reply.openid, parts[index])
+            outcome: Outcome = await self.sender.send_text(account, reply.openid, parts[index])
             if outcome.retries:
                 counts.messages.labels(reply.account, "api", "retried").inc(outcome.retries)
             if outcome.action is Action.MAILBOX:
@@ -178,7 +178,7 @@ class Outbound:
             counts.reply_latency.labels("api").observe(max(0.0, time.time() - reply.received_at))
 
     async def _to_mailbox(self, entry: OutboxEntry, unsent: str, reason: str) -> None:
-        outbox = self._outbox
+        outbox = self.outbox
         reply = entry.reply
         user = user_key(reply.account, reply.openid)
         box = outbox.mailboxes.get(user) or Mailbox(items=[])
@@ -199,11 +199,11 @@ class Outbound:
         letter = dead_letter(event, f"delivery: {reason}")
         payload = json.dumps({"reply": reply.asdict(), "unsent": unsent}, ensure_ascii=False)
         key = user_key(reply.account, reply.openid)
-        await (await self._topics.dead_letters.send(key=key, value=letter.derive(payload=payload)))
+        await (await self.topics.dead_letters.send(key=key, value=letter.derive(payload=payload)))
         await self._record(reply, states.DEAD_LETTER, reason)
-        self._outbox.entries[reply.reply_id] = entry.derive(attempting=-1, state=states.DEAD_LETTER)
-        await self._outbox.persisted()
-        self._metrics.dead_letters.labels("delivery").inc()
+        self.outbox.entries[reply.reply_id] = entry.derive(attempting=-1, state=states.DEAD_LETTER)
+        await self.outbox.persisted()
+        self.metrics.dead_letters.labels("delivery").inc()
         self._counts.messages.labels(reply.account, "api", "dead_letter").inc()
         log.error("reply %s to %s:%s dead-lettered: %s", reply.reply_id, reply.account, reply.openid, reason)
 
@@ -216,20 +216,11 @@ class Outbound:
             delivered_at=time.time(),
             reason=reason,
         )
-        await (await self._topics.deliveries.send(key=user_key(reply.account, reply.openid), value=delivery))
+        await (await self.topics.deliveries.send(key=user_key(reply.account, reply.openid), value=delivery))
 
 
-def install(
-    app: faust.App,
-    topics: Topics,
-    outbox: Outbox,
-    accounts: Mapping[str, Account],
-    settings: Settings,
-    sender: Sender,
-    metrics: AgentMetrics,
-    acks: Acks,
-) -> faust.types.AgentT:
-    work = Outbound(topics, outbox, accounts, settings, sender, metrics)
+def install(app: faust.App, work: Outbound, acks: Acks) -> faust.types.AgentT:
+    topics, settings = work.topics, work.settings
     channel = app.topic(
         REPLIES.name,
         DELIVERIES.name,
@@ -244,7 +235,7 @@ def install(
         try:
             about: Reply | Delivery = (Reply if event.message.topic == REPLIES.name else Delivery).loads(event.value)
         except (ValueError, TypeError, KeyError) as exc:
-            return await send_to_dead_letters(topics, metrics, event, f"undecodable: {type(exc).__name__}: {exc}")
+            return await send_to_dead_letters(topics, work.metrics, event, f"undecodable: {type(exc).__name__}: {exc}")
         acks.until(event, await work.jobs.submit(user_key(about.account, about.openid), work.move_on(event, about)))
 
     @app.agent(channel, name="wxstream.outbound")
@@ -255,7 +246,7 @@ def install(
             await acks.handle_each(stream, handle)
         finally:
             await work.jobs.drain(timeout=settings.outbound_request_timeout_s)
-            await sender.close()
+            await work.sender.close()
 
     @app.timer(1.0, name="wxstream.outbound.verdict_timeout")
     async def verdict_timeout() -> None:

@@ -84,7 +84,7 @@ def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: st
     sessions = sessions_table(app, settings)
     outbox = Outbox(app, settings)
     acks = Acks(app)
-    conversations = conversation.create(
+    conversations = conversation.Responder(
         acks,
         topics,
         conversation.Tables(
@@ -97,9 +97,10 @@ def create_app(settings: Settings, accounts: Mapping[str, Account], *, store: st
         settings,
         ModelClient.from_settings(settings, metrics.model),
         metrics,
-    )
+    ).conversation()
     dedupe.install(app, topics, seen_table(app, settings), settings, metrics, conversations, acks)
-    outbound.install(app, topics, outbox, accounts, settings, wechat_sender(settings, metrics), metrics, acks)
+    sender = wechat_sender(settings, metrics)
+    outbound.install(app, outbound.Outbound(topics, outbox, accounts, settings, sender, metrics), acks)
     install_views(app, settings, metrics, sessions, sensor)
     install_window_sweep(app, settings.window_sweep_interval_s)
     return app

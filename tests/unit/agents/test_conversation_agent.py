@@ -137,7 +137,8 @@ def tables(harness):
 async def running(harness, tables, model, clock):
     app, settings = harness.app, harness.settings
     acks = Acks(app)
-    conversations = conversation.create(acks, harness.topics, tables, {"demo": DEMO, "free": FREE}, settings, model, harness.metrics)
+    accounts = {"demo": DEMO, "free": FREE}
+    conversations = conversation.Responder(acks, harness.topics, tables, accounts, settings, model, harness.metrics).conversation()
 
     @app.agent(harness.topics.clean, name="test.conversation")
     async def hand_over(stream: faust.StreamT[CleanEvent]) -> None:

@@ -87,7 +87,8 @@ def outbox(harness):
 @pytest.fixture(autouse=True)
 async def running(harness, outbox, sender):
     settings = harness.settings
-    agent = outbound.install(harness.app, harness.topics, outbox, {"demo": DEMO}, settings, sender, harness.metrics, Acks(harness.app))
+    work = outbound.Outbound(harness.topics, outbox, {"demo": DEMO}, settings, sender, harness.metrics)
+    agent = outbound.install(harness.app, work, Acks(harness.app))
     async with harness.running(agent):
         yield
     assert sender.closed, "the agent closes the sender when it stops"
