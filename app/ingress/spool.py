@@ -129,7 +129,7 @@ class Spool:
         self._failed: BaseException | None = None  # an fsync failed: the page cache can't be trusted
         self._after: dict[int, tuple[_Segment, int]] = {}  # last peek: seq -> where the next record starts
         self._dir.mkdir(parents=True, exist_ok=True)
-        self._acked, self._ack_slot = self._read_ack()
+        self._acked, self._ack_slot = _read_ack_file(self._dir / _ACK_FILE)
         self._ack_fd = self._open_ack()
         self._segs = self._recover()
         self._next = self._segs[-1].end
@@ -256,10 +256,6 @@ class Spool:
         self.close()
 
     # --- recovery -----------------------------------------------------------------------
-
-    def _read_ack(self) -> tuple[int, int]:
-        """(the ack position, the slot to write the next ack to: the older one)."""
-        return _read_ack_file(self._dir / _ACK_FILE)
 
     def _open_ack(self) -> int:
         """The ack file, for writing in place; made two slots long first if it is not."""
