@@ -496,7 +496,7 @@ def set_aside(directory: Path, destination: Path) -> None:
     for name in sorted(os.listdir(directory)):
         if _SEGMENT.fullmatch(name) or name in (_ACK_FILE, _ACK_FILE + ".tmp"):
             os.replace(directory / name, destination / name)
-    for place in (destination, directory):
+    for place in (destination, destination.parent, directory):
         fd = os.open(place, os.O_RDONLY)
         try:
             os.fsync(fd)
