@@ -106,12 +106,10 @@ class RecordBatcher:
                 if error is None:
                     _succeed(batch.acks)
                     continue
-                batch.builder.close()  # later records go to a new batch
-                _fail(batch.acks, error)
-                while waiting:
-                    behind = waiting.popleft()
-                    behind.builder.close()
-                    _fail(behind.acks, error)
+                for failed in (batch, *waiting):
+                    failed.builder.close()  # later records go to a new batch
+                    _fail(failed.acks, error)
+                waiting.clear()
         finally:
             del self._feeders[tp]
 

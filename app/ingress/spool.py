@@ -271,7 +271,7 @@ class Spool:
                 os.close(fd)
             os.replace(tmp, path)
             if self._fsync:
-                self._fsync_dir()
+                _fsync_dir(self._dir)
         return os.open(path, os.O_WRONLY)
 
     def _recover(self) -> list[_Segment]:
@@ -356,7 +356,7 @@ class Spool:
                 raise
             # Empty: left by a start of this segment that failed after creating it.
         if self._fsync:
-            self._fsync_dir()
+            _fsync_dir(self._dir)
         return _Segment(first, path)
 
     def _roll(self) -> _Segment:
@@ -432,13 +432,6 @@ class Spool:
             os.fdatasync(self._ack_fd)
         self._ack_slot = (self._ack_slot + 1) % _ACK_SLOTS
 
-    def _fsync_dir(self) -> None:
-        fd = os.open(self._dir, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
 
 def _read_ack_file(path: Path) -> tuple[int, int]:
     """(the ack position, the slot to write the next ack to: the older one)."""
@@ -466,6 +459,15 @@ def _ack_in(slot: bytes) -> int | None:
         return None
     magic, acked = _ACK.unpack_from(slot)
     return int(acked) if magic == _ACK_MAGIC else None
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make the entries of directory `path` (files created, renamed, deleted) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _write_all(fd: int, data: bytes, offset: int) -> None:
@@ -497,11 +499,7 @@ def set_aside(directory: Path, destination: Path) -> None:
         if _SEGMENT.fullmatch(name) or name in (_ACK_FILE, _ACK_FILE + ".tmp"):
             os.replace(directory / name, destination / name)
     for place in (destination, destination.parent, directory):
-        fd = os.open(place, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync_dir(place)
 
 
 def salvage(directory: Path, damage: list[Damage]) -> Iterator[SpooledRecord]:
