@@ -24,7 +24,7 @@ from kafka import KafkaProducer
 
 from app.datatools.broker import FLUSH_TIMEOUT_S, Produced, find_bootstrap, open_producer
 from app.datatools.command import Ticker, UsageError, datatool
-from app.ingress.server import damaged_spools_dir
+from app.ingress.server import damaged_spools_dir, spools_set_aside
 from app.ingress.spool import Damage, salvage
 from app.settings import Settings
 from app.topics import RAW_EVENTS
@@ -67,8 +67,7 @@ def summary(directory: Path, tally: SalvageTally, *, dry_run: bool) -> str:
 
 def _spools_to_salvage(settings: Settings, given: list[Path]) -> list[Path]:
     if not given:
-        damaged = damaged_spools_dir(settings)
-        return sorted(path for path in damaged.iterdir() if path.is_dir()) if damaged.is_dir() else []
+        return spools_set_aside(settings)
     for directory in given:
         if not directory.is_dir():
             raise UsageError(f"{directory} is not a directory")

@@ -7,7 +7,6 @@ import contextlib
 import fcntl
 import gc
 import logging
-import os
 import time
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -49,13 +48,14 @@ def damaged_spools_dir(settings: Settings) -> Path:
 
 
 def spools_set_aside(settings: Settings) -> list[Path]:
-    """This ingress's damaged spools still waiting to be salvaged."""
-    try:
-        found = os.listdir(damaged_spools_dir(settings))
-    except FileNotFoundError:
-        return []
+    """The damaged spools of every ingress of this data dir still waiting to be salvaged."""
+    damaged = damaged_spools_dir(settings)
+    return sorted(path for path in damaged.iterdir() if path.is_dir()) if damaged.is_dir() else []
+
+
+def _own_spools_set_aside(settings: Settings) -> int:
     prefix = f"{spool_dir(settings).name}-"
-    return sorted(damaged_spools_dir(settings) / name for name in found if name.startswith(prefix))
+    return sum(path.name.startswith(prefix) for path in spools_set_aside(settings))
 
 
 @asynccontextmanager
@@ -144,7 +144,7 @@ def create_web_app(settings: Settings, accounts: Mapping[str, Account]) -> web.A
         async with _locked_spool(settings) as spool, AsyncExitStack() as started:
             publisher = RawEventPublisher(settings, bootstrap, spool, metrics)
             metrics.spool_damaged.set_function(
-                lambda: len(spools_set_aside(settings)) + (publisher.spool_damage is not None)
+                lambda: _own_spools_set_aside(settings) + (publisher.spool_damage is not None)
             )
             waiter = ReplyWaiter(bootstrap, settings.kafka_fetch_max_wait_ms)
             app[handlers.PUBLISHER] = publisher
