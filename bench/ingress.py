@@ -8,11 +8,15 @@ full     `wxstream ingress` as `wxstream up` runs it (settings from `Settings.to
          having no reply to give, hands the `deferred` delivery record over to the sender
          (written, not waited for), and answers.
 bare     bench/bare_server.py: the same aiohttp server setup answering `success` at once.
+floor    bench/bare_server.py --kafka: the bare server producing each body to the broker with
+         the ingress's producer settings and waiting for the acknowledgement: the least any
+         durable ingress on aiohttp and aiokafka does. Not a goal: it shows how much of the
+         distance to the bare server the durable write alone takes, on this machine.
 
 Load comes from a separate process (bench/load.py: prepared HTTP/1.1 requests over
 keep-alive connections, on uvloop) that sends distinct callbacks prepared before timing.
-The cases alternate (bare, full; full, bare; ...) round by round and each figure is the
-median of its rounds.
+The cases alternate (bare, floor, full; full, floor, bare; ...) round by round and each
+figure is the median of its rounds.
 
 1. closed loop: the highest requests/s each server sustains with `--connections` senders;
    goals: full >= 60% of bare, and full >= 3,000 requests/s.
@@ -51,7 +55,7 @@ from typing import Any, Callable
 
 from app.embedded.broker import start_broker
 from app.embedded.process import ManagedProcess, free_port
-from app.kafka_admin import ensure_topics
+from app.kafka_admin import create_topics, ensure_topics
 from app.settings import Settings
 from app.topics import RAW_EVENTS
 from bench.timing import environment, write_results
@@ -59,7 +63,10 @@ from bench.timing import environment, write_results
 RESULTS = Path(__file__).resolve().parent / "results" / "ingress.json"
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "bench"
-FULL, BARE = "full ingress", "bare aiohttp"
+FULL, FLOOR, BARE = "full ingress", "produce floor", "bare aiohttp"
+CASES = (BARE, FLOOR, FULL)
+SERVERS = {BARE: "bare", FLOOR: "floor", FULL: "ingress"}  # each case's processes, for their CPU
+FLOOR_TOPIC = "bench.floor.v1"
 
 GOAL_RATIO = 0.60
 GOAL_RPS = 3000.0
@@ -126,24 +133,29 @@ class Bench:
         )
         self.settings = settings
         ensure_topics(settings, kafka_url)
-        bare_port = free_port("127.0.0.1")
-        self.pids.update(ingress=[], bare=[])
+        create_topics(kafka_url, (FLOOR_TOPIC,), settings.partitions)
+        ports = {case: free_port("127.0.0.1") for case in (BARE, FLOOR)}
+        floor_flags = ["--kafka", kafka_url, "--topic", FLOOR_TOPIC]
+        floor_flags += ["--one-record-batches"] if settings.one_record_batches else []
+        self.pids.update({server: [] for server in SERVERS.values()})
         # Each process of a server listens on the server's one port (SO_REUSEPORT); each
         # ingress says in its log when it reaches the broker, and has its own spool
         # (WXSTREAM_INGRESS_ID).
         for i in range(self.server_processes):
             env = {**_clean_env(), **replace(settings, ingress_id=str(i)).to_env(), "PYTHONUNBUFFERED": "1"}
             ingress = self._spawn(f"ingress-{i}", [sys.executable, "-m", "app", "ingress"], env)
-            bare = self._spawn(
-                f"bare-{i}", [sys.executable, "-m", "bench.bare_server", "--port", str(bare_port)], _clean_env()
-            )
+            bare_argv = [sys.executable, "-m", "bench.bare_server", "--port", str(ports[BARE])]
+            bare = self._spawn(f"bare-{i}", bare_argv, _clean_env())
+            floor_argv = [sys.executable, "-m", "bench.bare_server", "--port", str(ports[FLOOR]), *floor_flags]
+            floor = self._spawn(f"floor-{i}", floor_argv, _clean_env())
             ingress.wait_ready(_log_says(ingress, "ingress producing to"), timeout=60)  # connected
-            bare.wait_ready(_log_says(bare, "listening on"), timeout=30)
-            self.pids["ingress"].append(ingress.pid or 0)
-            self.pids["bare"].append(bare.pid or 0)
+            for server in (bare, floor):
+                server.wait_ready(_log_says(server, "listening on"), timeout=30)
+            for case, proc in ((FULL, ingress), (BARE, bare), (FLOOR, floor)):
+                self.pids[SERVERS[case]].append(proc.pid or 0)
         self.urls = {
             FULL: f"{settings.ingress_url}/wechat/{ACCOUNT}",
-            BARE: f"http://127.0.0.1:{bare_port}/wechat/{ACCOUNT}",
+            **{case: f"http://127.0.0.1:{port}/wechat/{ACCOUNT}" for case, port in ports.items()},
         }
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> ManagedProcess:
@@ -162,11 +174,11 @@ class Bench:
                 raise RuntimeError(f"{proc.name} exited with rc={proc.returncode()}{proc.log_tail()}")
 
     def load(self, mode: str, args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
-        """`args.rounds` interleaved runs of bench.load against both servers; each case's runs."""
+        """`args.rounds` interleaved runs of bench.load against every server; each case's runs."""
         self.check_alive()
         argv = [
             sys.executable, "-m", "bench.load", "--mode", mode,
-            "--target", f"{BARE}={self.urls[BARE]}", "--target", f"{FULL}={self.urls[FULL]}",
+            *(arg for case in CASES for arg in ("--target", f"{case}={self.urls[case]}")),
             "--accounts", str(self.accounts), "--account", ACCOUNT,
             "--seconds", str(args.seconds), "--warmup", str(args.warmup), "--rounds", str(args.rounds),
             "--connections", str(args.connections), "--rate", str(args.rate), "--messages", str(args.messages),
@@ -174,16 +186,15 @@ class Bench:
         ]  # fmt: skip
         for name, pids in self.pids.items():
             argv += ["--watch", f"{name}={','.join(map(str, pids))}"]
-        budget = args.rounds * 2 * (args.seconds + args.warmup + 15) + 60
+        budget = args.rounds * len(CASES) * (args.seconds + args.warmup + 15) + 60
         # stderr (progress lines) goes straight to the terminal.
         done = subprocess.run(argv, cwd=ROOT, env=_clean_env(), stdout=subprocess.PIPE, text=True, timeout=budget)
         if done.returncode != 0:
             raise RuntimeError(f"bench.load failed (rc={done.returncode})")
         self.check_alive()
-        runs: dict[str, list[dict[str, Any]]] = {BARE: [], FULL: []}
+        runs: dict[str, list[dict[str, Any]]] = {case: [] for case in CASES}
         for run in json.loads(done.stdout)["runs"]:
-            server = "ingress" if run["target"] == FULL else "bare"
-            run["cpu_cores"]["server"] = run["cpu_cores"].get(server)
+            run["cpu_cores"]["server"] = run["cpu_cores"].get(SERVERS[run["target"]])
             runs[run["target"]].append(run)
         return runs
 
@@ -265,6 +276,7 @@ def report(
 ) -> tuple[str, dict[str, Any]]:
     rps = {case: statistics.median(r["rps"] for r in runs) for case, runs in closed.items()}
     ratio = rps[FULL] / rps[BARE]
+    floor_ratio = rps[FLOOR] / rps[BARE]
     # The server's CPU time per request: less sensitive than req/s to other load on the machine.
     cpu_us = {case: _cpu_per_request(runs, "rps") for case, runs in closed.items()}
     lat = {case: _pooled(runs) for case, runs in opened.items()}
@@ -276,7 +288,8 @@ def report(
     lines = [
         "ingress: safe-mode text callbacks, POST /wechat/<account>, answered `success`",
         f"  full = `wxstream ingress` + embedded broker (acks=all, {args.partitions} partitions, {batches} batches),",
-        "         passive replies off; bare = aiohttp handler answering `success`",
+        "         passive replies off; bare = aiohttp handler answering `success`;",
+        "         floor = the bare handler producing the body (acks=all) and waiting for the broker first",
         f"  each server: {args.processes} process{'es' if args.processes > 1 else ''} on one port (SO_REUSEPORT)"
         + (", CPU columns summed over them" if args.processes > 1 else ""),
         f"  load: bench.load in its own process, prepared HTTP/1.1 requests on {args.connections} keep-alive connections,",
@@ -289,7 +302,7 @@ def report(
         f"     {'case':<13} {'req/s':>7}  {'rounds (req/s)':<21} {'p50 ms':>7} {'p99 ms':>7}"
         f"  {'server':>6} {'broker':>6} {'client':>6}  {'server CPU/req':>14}",
     ]
-    for case in (BARE, FULL):
+    for case in CASES:
         runs = closed[case]
         rounds = " ".join(f"{r['rps']:,.0f}" for r in runs)
         p50 = statistics.median(r["latency_ms"]["p50"] for r in runs)
@@ -306,14 +319,14 @@ def report(
         f"     {'case':<13} {'achieved':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99.9':>8} {'max':>8}"
         f"  {'unanswered':>10}  {'server':>6} {'broker':>6} {'client':>6}",
     ]
-    for case in (BARE, FULL):
+    for case in CASES:
         l = lat[case]
         lines.append(
             f"     {case:<13} {achieved[case]:>8,.0f} {l['p50']:>8.2f} {l['p99']:>8.2f} {l['p999']:>8.2f} {l['max']:>8.1f}"
             f"  {unfinished[case]:>10,}  {_cpu_columns(opened[case])}"
         )
     lines.append("     p99 per round (ms): " + "; ".join(
-        f"{case} " + " ".join(f"{r['latency_ms']['p99']:,.1f}" for r in opened[case]) for case in (BARE, FULL)
+        f"{case} " + " ".join(f"{r['latency_ms']['p99']:,.1f}" for r in opened[case]) for case in CASES
     ))  # fmt: skip
     p99_label = f"full ingress p99 at {args.rate:,.0f} req/s (ms)"
     p50_label = f"full ingress p50 at {args.rate:,.0f} req/s (ms)"
@@ -324,6 +337,9 @@ def report(
         f"  {'full / bare max throughput':<42} {ratio:>10.1%}   {'>= 60%':<12} {_verdict(checks['ratio'])}",
         f"  {p99_label:<42} {lat[FULL]['p99']:>10,.2f}   {'< 20 ms':<12} {_verdict(checks['p99'])}",
         f"  {p50_label:<42} {lat[FULL]['p50']:>10,.2f}   {'-':<12} (reported)",
+        f"  {'produce floor / bare max throughput':<42} {floor_ratio:>10.1%}   {'-':<12}"
+        f" (reported: {rps[FLOOR]:,.0f} req/s)",
+        f"  {'full ingress / produce floor':<42} {rps[FULL] / rps[FLOOR]:>10.1%}   {'-':<12} (reported)",
     ]
     if cpu_us[FULL] and cpu_us[BARE]:
         label = "server CPU per request, bare / full"
@@ -335,6 +351,9 @@ def report(
         "full_rps": rps[FULL],
         "bare_rps": rps[BARE],
         "ratio": ratio,
+        "floor_rps": rps[FLOOR],
+        "floor_ratio": floor_ratio,
+        "floor_latency_ms": lat[FLOOR],
         "server_cpu_us_per_request": cpu_us,
         "full_latency_ms": lat[FULL],
         "bare_latency_ms": lat[BARE],
@@ -383,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="wxstream-bench-") as tmp:
         bench = Bench(Path(tmp), args.partitions, args.batches, args.processes)
         try:
-            print("ingress bench: starting the embedded broker, the ingress and the bare server ...", flush=True)
+            print("ingress bench: starting the embedded broker, the ingress and the baseline servers ...", flush=True)
             bench.start()
             assert bench.settings is not None
             args.partitions = bench.settings.partitions
@@ -395,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
             in_topic = bench.raw_topic_records() if args.one_record_batches else None
         finally:
             bench.stop()
-    errors = _failed(closed[FULL] + closed[BARE] + opened[FULL] + opened[BARE])
+    errors = sum(_failed(runs) for results in (closed, opened) for runs in results.values())
 
     table, summary = report(closed, opened, args)
     print()
@@ -421,7 +440,10 @@ def main(argv: list[str] | None = None) -> int:
             run.pop("latencies_ms", None)  # pooled into the summary; too long to keep
     record = {
         "benchmark": "ingress",
-        "what": "safe-mode text callbacks through the ingress (embedded broker, acks=all) vs a bare aiohttp handler",
+        "what": (
+            "safe-mode text callbacks through the ingress (embedded broker, acks=all) vs a bare aiohttp handler,"
+            " and the floor: that handler producing each body first"
+        ),
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "config": {
             "seconds": args.seconds,

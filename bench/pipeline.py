@@ -11,11 +11,16 @@ pipeline     `wxstream worker` as `wxstream up` runs it (settings from `Settings
              the replies topic (everything).
 pass-through bench/passthrough.py: one Faust agent that forwards each raw record unchanged
              to another topic, with the worker's broker, store and producer settings.
+state floor  the same pass-through, counting each record's key in `--state-tables` Faust
+             tables (default 3: as many as the pieces of state the pipeline keeps per
+             event, dedupe's seen keys, the user's rate window and the session) before it
+             forwards it. Not a goal: it shows what Faust itself costs per event for that
+             much state, which no pipeline built on Faust tables can beat.
 
 Each round starts a fresh broker and preloads it with `--events` raw text events (`--users`
 distinct users, text messages, all different, round-robin over the users as live traffic
 would interleave them) of an account whose rate limits nothing reaches; only then are the
-consumers started, one after the other: pass-through and pipeline, in alternating order.
+consumers started, one after the other, in an order that alternates round by round.
 The timing source is the Kafka timestamps of the output records (the time the producer
 created them), so process start-up, group join and table recovery are left out: a stage's
 time runs from the first record the consumer wrote to the last record of that stage
@@ -57,17 +62,21 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from app.embedded.broker import start_broker
 from app.embedded.process import ManagedProcess, free_port
 from app.embedded.triton import start_triton
-from app.kafka_admin import ensure_topics
+from app.kafka_admin import create_topics, ensure_topics
 from app.record_batches import pack_one_record_batches
 from app.settings import PRODUCER_BATCH_BYTES, Settings
+from app.worker import APP_ID
 from app.topics import CLEAN_EVENTS, RAW_EVENTS, REPLIES, RawEvent, user_key
 from bench.timing import cpu_seconds, environment, write_results
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "bench"
-PASS, PIPE = "pass-through", "pipeline"
+PASS, STATE, PIPE = "pass-through", "state floor", "pipeline"
+CASES = (PASS, STATE, PIPE)
 SINK = "bench.passthrough.v1"  # the pass-through's output topic
+STATE_SINK = "bench.state-floor.v1"
+STATE_APP_ID = "bench-state-floor"  # its own consumer group and changelog topics
 GOAL_RATIO = 0.50
 POLL_S = 0.25  # progress poll (end offsets, CPU) while a case runs
 QUIET_S = 1.0  # multi-record batches: end offsets are unreliable, a topic is read once they stop moving
@@ -170,16 +179,6 @@ class CpuSamples:
 
 
 # -- topics --------------------------------------------------------------------------------
-
-
-def create_topic(bootstrap: str, name: str, partitions: int) -> None:
-    from kafka.admin import KafkaAdminClient, NewTopic
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="wxstream-bench", request_timeout_ms=10000)
-    try:
-        admin.create_topics([NewTopic(name, partitions, 1)])
-    finally:
-        admin.close()
 
 
 async def preload(settings: Settings, events: list[RawEvent]) -> float:
@@ -308,7 +307,7 @@ class Round:
         )
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         ensure_topics(self.settings, kafka_url)
-        create_topic(kafka_url, SINK, self.settings.partitions)
+        create_topics(kafka_url, (SINK, STATE_SINK), self.settings.partitions)
         self.events = make_events(self.round_no, b.args.users, b.args.events // b.args.users)
         return await preload(self.settings, self.events)
 
@@ -327,6 +326,10 @@ class Round:
         s, n = self.settings, len(self.events)
         if case == PASS:
             proc, watch = self._spawn("passthrough", ["-m", "bench.passthrough", "--sink", SINK]), SINK
+        elif case == STATE:
+            tables = str(self.bench.args.state_tables)
+            argv = ["-m", "bench.passthrough", "--sink", STATE_SINK, "--app-id", STATE_APP_ID, "--tables", tables]
+            proc, watch = self._spawn("state-floor", argv), STATE_SINK
         else:
             proc, watch = self._spawn("worker", ["-m", "app", "worker"]), REPLIES.name
         spawned = time.time()
@@ -342,12 +345,12 @@ class Round:
             proc.kill()  # its state is thrown away with the round: no need for a clean stop
             proc.stop()
         assert s.kafka_url
-        if case == PASS:
-            out = await read_all(s.kafka_url, SINK, s.partitions, n)
+        if case != PIPE:
+            out = await read_all(s.kafka_url, watch, s.partitions, n)
             _check_passthrough(self.events, out)
             first, last = min(r.timestamp for r in out), max(r.timestamp for r in out)
             stages = {"forwarded": _span(first, last, n)}
-            produced = 1.0
+            produced = await self._records_written_per_event(n, f"{STATE_APP_ID}-") if case == STATE else 1.0
         else:
             clean = await read_all(s.kafka_url, CLEAN_EVENTS.name, s.partitions, n)
             replies = await read_all(s.kafka_url, REPLIES.name, s.partitions, n)
@@ -359,7 +362,9 @@ class Round:
                 "replies": _span(first, last, n),
             }
             produced = (
-                await self._records_written_per_event(len(clean) + len(replies)) if s.one_record_batches else None
+                await self._records_written_per_event(len(clean) + len(replies), f"{APP_ID}-")
+                if s.one_record_batches
+                else None
             )
         window = (last - first) / 1000
         used = cpu.used(first / 1000, last / 1000)
@@ -375,14 +380,16 @@ class Round:
             "records_written_per_event": produced,
         }
 
-    async def _records_written_per_event(self, outputs: int) -> float:
-        """Records the worker wrote per event, outputs and table changelogs together (end
-        offsets: exact with one-record batches only)."""
+    async def _records_written_per_event(self, outputs: int, changelogs_of: str) -> float:
+        """Records a case wrote per event: its outputs and the changelogs of its tables, the
+        topics named `<changelogs_of>...-changelog` (end offsets: exact with one-record
+        batches only)."""
         assert self.settings is not None and self.settings.kafka_url
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_url, client_id="wxstream-bench-count")
         await consumer.start()
         try:
-            changelogs = [t for t in await consumer.topics() if t.startswith("wxstream-") and t.endswith("-changelog")]
+            topics = await consumer.topics()
+            changelogs = [t for t in topics if t.startswith(changelogs_of) and t.endswith("-changelog")]
             total = outputs
             for topic in changelogs:
                 total += await end_offsets(consumer, topic, self.settings.partitions)
@@ -462,7 +469,7 @@ class Bench:
                 progress(
                     f"round {r + 1}/{self.args.rounds}: preloaded {len(one.events):,} events at {caps[-1]:,.0f} records/s"
                 )
-                for case in (PASS, PIPE) if r % 2 == 0 else (PIPE, PASS):
+                for case in CASES if r % 2 == 0 else CASES[::-1]:
                     result = await one.run(case)
                     runs.append(result)
                     figures = ", ".join(f"{k} {v['events_per_s']:,.0f}/s" for k, v in result["stages"].items())
@@ -482,13 +489,14 @@ def _median(values: list[float | None]) -> float | None:
 
 STAGES = (
     (PASS, "forwarded", "pass-through: raw -> out (bare Faust)"),
+    (STATE, "forwarded", "state floor: pass-through + tables"),
     (PIPE, "clean", "pipeline: dedupe -> clean topic"),
     (PIPE, "replies", "pipeline: ... -> model -> replies"),
 )
 PROCESSES = ("consumer", "broker", "triton")
 
 
-def summarize(caps: list[float], runs: list[dict[str, Any]]) -> dict[str, Any]:
+def summarize(caps: list[float], runs: list[dict[str, Any]], state_tables: int) -> dict[str, Any]:
     stages: dict[str, dict[str, Any]] = {}
     for case, stage, _ in STAGES:
         rates = [r["stages"][stage]["events_per_s"] for r in runs if r["case"] == case]
@@ -498,7 +506,7 @@ def summarize(caps: list[float], runs: list[dict[str, Any]]) -> dict[str, Any]:
             "rounds_events_per_s": rates,
         }
     cpu: dict[str, dict[str, Any]] = {}
-    for case in (PASS, PIPE):
+    for case in CASES:
         mine = [r for r in runs if r["case"] == case]
         names = [n for n in (*PROCESSES, "bench") if case == PIPE or n != "triton"]
         cpu[case] = {
@@ -507,6 +515,7 @@ def summarize(caps: list[float], runs: list[dict[str, Any]]) -> dict[str, Any]:
             "records_written_per_event": _median([r["records_written_per_event"] for r in mine]),
         }
     base = stages[f"{PASS}:forwarded"]["events_per_s"]
+    floor = stages[f"{STATE}:forwarded"]["events_per_s"]
     full = stages[f"{PIPE}:replies"]["events_per_s"]
     by_round: dict[int, dict[str, Any]] = {}
     for r in runs:
@@ -519,6 +528,9 @@ def summarize(caps: list[float], runs: list[dict[str, Any]]) -> dict[str, Any]:
         "cpu": cpu,
         "ratio": full / base,
         "ratio_clean": stages[f"{PIPE}:clean"]["events_per_s"] / base,
+        "state_tables": state_tables,
+        "ratio_state_floor": floor / base,
+        "ratio_to_state_floor": full / floor,
         "round_ratios": [
             r[PIPE]["stages"]["replies"]["events_per_s"] / r[PASS]["stages"]["forwarded"]["events_per_s"]
             for r in by_round.values()
@@ -544,7 +556,9 @@ def report(summary: dict[str, Any], args: argparse.Namespace, settings: Settings
         f"  {args.events:,} text events ({args.users:,} users x {args.events // args.users} messages, every text different),",
         f"  preloaded before the consumer starts; {settings.partitions} partitions, {batches},",
         f"  acks=all, linger {settings.kafka_linger_ms} ms, fetch wait {settings.kafka_fetch_max_wait_ms} ms; {args.rounds} round{'s' if args.rounds != 1 else ''},",
-        "  each on a fresh broker, pass-through and pipeline in alternating order; the median round is shown",
+        "  each on a fresh broker, the cases in an order that alternates round by round; the median round is shown",
+        f"  state floor: the pass-through counting each key in {summary['state_tables']} Faust tables first",
+        "  (not a goal: what Faust itself costs per event for as much state as the pipeline keeps)",
         "  time: Kafka timestamps of the output records, from the first record the consumer wrote to the",
         "  stage's last record (start-up, group join and table recovery excluded)",
         f"  NOTE: broker, tritonserver, the Faust process and this one share the machine's {os.cpu_count()} cores",
@@ -561,7 +575,7 @@ def report(summary: dict[str, Any], args: argparse.Namespace, settings: Settings
         f"  {'':<14} {'ms CPU per event':^30}   {'cores used':^26}  records written",
         f"  {'':<14} {'consumer':>9} {'broker':>9} {'triton':>9}   {'consumer':>8} {'broker':>8} {'triton':>8}  per event",
     ]
-    for case in (PASS, PIPE):
+    for case in CASES:
         c = summary["cpu"][case]
         ms = " ".join(_num(c["ms_per_event"].get(n), 9, 2) for n in PROCESSES)
         cores = " ".join(_num(c["cores"].get(n), 8, 2) for n in PROCESSES)
@@ -578,6 +592,8 @@ def report(summary: dict[str, Any], args: argparse.Namespace, settings: Settings
         f"  {'pipeline (replies) / pass-through':<40} {summary['ratio']:>8.1%}   {'>= 50%':<8} {verdict}",
         f"  {'  per round':<40} {' '.join(f'{x:.0%}' for x in summary['round_ratios']):>8}",
         f"  {'dedupe stage (clean) / pass-through':<40} {summary['ratio_clean']:>8.1%}   {'-':<8} (reported)",
+        f"  {'state floor / pass-through':<40} {summary['ratio_state_floor']:>8.1%}   {'-':<8} (reported)",
+        f"  {'pipeline (replies) / state floor':<40} {summary['ratio_to_state_floor']:>8.1%}   {'-':<8} (reported)",
     ]
     return "\n".join(lines)
 
@@ -602,6 +618,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         help="accepted for a shared `make bench BENCH_ARGS=...`; unused: --events sets the length",
     )
+    parser.add_argument(
+        "--state-tables",
+        type=int,
+        default=3,
+        help="Faust tables the state floor writes per event (default 3: seen keys, rate window, session)",
+    )
     parser.add_argument("--case-timeout", type=float, default=300.0, help="seconds one case may take (default 300)")
     parser.add_argument("--check", action="store_true", help="exit 1 when the goal is missed")
     args = parser.parse_args(argv)
@@ -609,6 +631,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--events must be a multiple of --users (>= 1)")
     if args.rounds < 1 or (args.partitions is not None and args.partitions < 1):
         parser.error("--rounds and --partitions must be >= 1")
+    if args.state_tables < 0:
+        parser.error("--state-tables must be >= 0")
 
     def progress(line: str) -> None:
         print(f"  {line}", file=sys.stderr, flush=True)
@@ -623,7 +647,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             bench.stop()
     settings = bench.settings
-    summary = summarize(caps, runs)
+    summary = summarize(caps, runs, args.state_tables)
     print()
     print(report(summary, args, settings))
     print(f"\n  total time {time.monotonic() - started:.0f} s")
@@ -643,6 +667,7 @@ def main(argv: list[str] | None = None) -> int:
             "linger_ms": settings.kafka_linger_ms,
             "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
             "model": settings.model_name,
+            "state_tables": args.state_tables,
         },
         **summary,
         "runs": runs,

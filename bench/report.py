@@ -156,7 +156,13 @@ _FLAGS = {
         ("messages", "--messages"),
         ("partitions", "--partitions"),
     ),
-    "pipeline": (("events", "--events"), ("users", "--users"), ("rounds", "--rounds"), ("partitions", "--partitions")),
+    "pipeline": (
+        ("events", "--events"),
+        ("users", "--users"),
+        ("rounds", "--rounds"),
+        ("partitions", "--partitions"),
+        ("state_tables", "--state-tables"),
+    ),
 }
 
 
@@ -222,7 +228,12 @@ def ingress_section(key: str, r: Record) -> Section:
             _ms(lat.get("p999")),
             _num(unanswered.get(case)),
         )
-        for case, lat in (("full ingress", full_lat), ("bare aiohttp", bare_lat))
+        for case, lat in (
+            ("full ingress", full_lat),
+            ("produce floor", r.get("floor_latency_ms")),
+            ("bare aiohttp", bare_lat),
+        )
+        if lat is not None
     ]
     return Section(
         key=key,
@@ -254,6 +265,7 @@ def ingress_section(key: str, r: Record) -> Section:
                 bool(passed["p99"]),
                 _progress_down(full_lat["p99"], goals["full_p99_ms"]),
             ),
+            *_produce_floor_figures(r),
             Figure(
                 "server CPU µs per request",
                 _num(full_cpu),
@@ -267,6 +279,27 @@ def ingress_section(key: str, r: Record) -> Section:
             *_table(("case", "achieved req/s", "p50", "p99", "p99.9", "unanswered"), rows),
         ),
         **_provenance(r),
+    )
+
+
+def _produce_floor_figures(r: Record) -> tuple[Figure, ...]:
+    """The bare handler that only produces each body and waits for the broker: the most any
+    durable ingress on aiohttp and aiokafka reaches here (absent from older results)."""
+    if r.get("floor_rps") is None:
+        return ()
+    return (
+        Figure(
+            "max requests/s, produce floor (aiohttp + aiokafka alone)",
+            _num(r["floor_rps"]),
+            _num(r["bare_rps"]),
+            _pct(r["floor_ratio"]),
+        ),
+        Figure(
+            "max requests/s, against that floor",
+            _num(r["full_rps"]),
+            _num(r["floor_rps"]),
+            _pct(r["full_rps"] / r["floor_rps"]),
+        ),
     )
 
 
@@ -300,6 +333,7 @@ def pipeline_section(key: str, r: Record) -> Section:
                 _num(base),
                 _pct(r.get("ratio_clean")),
             ),
+            *_state_floor_figures(r),
             Figure(
                 "worker CPU ms per event",
                 _num(worker_ms, 2),
@@ -314,6 +348,28 @@ def pipeline_section(key: str, r: Record) -> Section:
         ),
         details=("Events/s per stage, median and each round:", "", *_table(("case:stage", "events/s", "rounds"), rows)),
         **_provenance(r),
+    )
+
+
+def _state_floor_figures(r: Record) -> tuple[Figure, ...]:
+    """The pass-through with as many table writes per event as the pipeline makes: the
+    least Faust itself costs for that much state (absent from results of older runs)."""
+    floor = r["stages"].get("state floor:forwarded")
+    if floor is None:
+        return ()
+    return (
+        Figure(
+            f"events/s, pass-through + {r['state_tables']} tables (Faust's floor for the state)",
+            _num(floor["events_per_s"]),
+            _num(r["stages"]["pass-through:forwarded"]["events_per_s"]),
+            _pct(r["ratio_state_floor"]),
+        ),
+        Figure(
+            "events/s to the replies topic, against that floor",
+            _num(r["stages"]["pipeline:replies"]["events_per_s"]),
+            _num(floor["events_per_s"]),
+            _pct(r["ratio_to_state_floor"]),
+        ),
     )
 
 

@@ -226,6 +226,52 @@ def test_main_writes_the_page_and_its_plots_and_removes_stale_plots(results, tmp
     assert "wrote" in capsys.readouterr().out
 
 
+INGRESS = {
+    "benchmark": "ingress",
+    "what": "safe-mode text callbacks through the ingress vs a bare aiohttp handler",
+    "config": {"rate": 1000.0},
+    "full_rps": 1500.0,
+    "bare_rps": 9000.0,
+    "ratio": 1500.0 / 9000.0,
+    "floor_rps": 4500.0,
+    "floor_ratio": 0.5,
+    "server_cpu_us_per_request": {"full ingress": 600.0, "bare aiohttp": 110.0},
+    "full_latency_ms": {"p50": 5.0, "p99": 15.0, "p999": 25.0},
+    "floor_latency_ms": {"p50": 1.5, "p99": 3.0, "p999": 6.0},
+    "bare_latency_ms": {"p50": 0.8, "p99": 2.0, "p999": 3.0},
+    "goals": {"full_rps": 3000.0, "ratio": 0.6, "full_p99_ms": 20.0},
+    "pass": {"rps": False, "ratio": False, "p99": True},
+}
+
+
+def _figures(section: report.Section) -> dict[str, tuple[str, str, str, str]]:
+    return {f.name: (f.measured, f.baseline, f.ratio, f.goal) for f in section.figures}
+
+
+def test_the_floors_are_shown_beside_the_goals_they_bound_and_older_results_go_without():
+    ingress = _figures(report.ingress_section("ingress", INGRESS))
+    assert ingress["max requests/s, produce floor (aiohttp + aiokafka alone)"] == ("4,500", "9,000", "50%", "-")
+    assert ingress["max requests/s, against that floor"] == ("1,500", "4,500", "33%", "-")
+    page = report.render_markdown([report.ingress_section("ingress", INGRESS)], None)
+    assert "| produce floor | - | 1.5 | 3.0 | 6.0 | - |" in page
+
+    floor = {"events_per_s": 250.0, "rounds_events_per_s": [250.0]}
+    pipeline = {
+        **PIPELINE,
+        "stages": {**PIPELINE["stages"], "state floor:forwarded": floor},
+        "state_tables": 3,
+        "ratio_state_floor": 0.25,
+        "ratio_to_state_floor": 0.32,
+    }
+    figures = _figures(report.pipeline_section("pipeline", pipeline))
+    assert figures["events/s, pass-through + 3 tables (Faust's floor for the state)"] == ("250", "1,000", "25%", "-")
+    assert figures["events/s to the replies topic, against that floor"] == ("80", "250", "32%", "-")
+
+    older = {k: v for k, v in INGRESS.items() if not k.startswith("floor")}
+    assert not any("floor" in name for name in _figures(report.ingress_section("ingress", older)))
+    assert not any("floor" in name for name in _figures(report.pipeline_section("pipeline", PIPELINE)))
+
+
 def test_a_broken_results_file_is_named(tmp_path: Path):
     (tmp_path / "ingress.json").write_text("{not json")
     with pytest.raises(SystemExit, match="ingress.json: not JSON"):
