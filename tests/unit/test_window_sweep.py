@@ -1,12 +1,14 @@
 """Expired windows an earlier run left in the local stores, which Faust's cleanup does not
-know of, are deleted; live windows and tables without expiry are left alone."""
+know of, are deleted; live windows and tables without expiry are left alone; the event
+loop keeps running while a big store is swept."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from app.settings import Settings
-from tables.windowed import expiring, sweep_expired_windows
+from tables.windowed import DELETE_CHUNK, expiring, sweep_expired_windows
 from tests.unit.agents.faust_harness import AgentHarness
 
 NOW = 1_800_000_000.0
@@ -22,7 +24,29 @@ async def test_expired_windows_are_deleted_and_live_ones_kept():
     plain.raw_update({"x": 1})
 
     assert expiring(app.tables.values()) == [table]
-    assert sweep_expired_windows(expiring(app.tables.values()), NOW) == 2
+    assert await sweep_expired_windows(expiring(app.tables.values()), NOW) == 2
     assert sorted(table.data.keys()) == sorted([("a", recent), ("a", current)])
     assert dict(plain.items()) == {"x": 1}
-    assert sweep_expired_windows(expiring(app.tables.values()), NOW) == 0
+    assert await sweep_expired_windows(expiring(app.tables.values()), NOW) == 0
+
+
+async def test_the_event_loop_runs_between_the_steps_of_a_big_sweep():
+    app = AgentHarness(Settings(partitions=1)).app
+    table = app.Table("big-sweep", default=int).tumbling(60, expires=timedelta(seconds=120)).table
+    old = table.window.current(NOW - 600)
+    table.raw_update({(f"user-{i}", old): 1 for i in range(10 * DELETE_CHUNK)})
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    running = asyncio.ensure_future(ticker())
+    try:
+        assert await sweep_expired_windows([table], NOW) == 10 * DELETE_CHUNK
+    finally:
+        running.cancel()
+    assert ticks >= 10  # at least once per step of deletes
+    assert not list(table.data.keys())
