@@ -265,7 +265,13 @@ def ingress_section(key: str, r: Record) -> Section:
                 bool(passed["p99"]),
                 _progress_down(full_lat["p99"], goals["full_p99_ms"]),
             ),
-            *_produce_floor_figures(r),
+            *_floor_figures(
+                "max requests/s, produce floor (aiohttp + aiokafka alone)",
+                "max requests/s, against that floor",
+                r.get("floor_rps"),
+                r["bare_rps"],
+                r["full_rps"],
+            ),
             Figure(
                 "server CPU µs per request",
                 _num(full_cpu),
@@ -282,24 +288,16 @@ def ingress_section(key: str, r: Record) -> Section:
     )
 
 
-def _produce_floor_figures(r: Record) -> tuple[Figure, ...]:
-    """The bare handler that only produces each body and waits for the broker: the most any
-    durable ingress on aiohttp and aiokafka reaches here (absent from older results)."""
-    if r.get("floor_rps") is None:
+def _floor_figures(
+    floor_name: str, candidate_name: str, floor: float | None, baseline: float, candidate: float
+) -> tuple[Figure, ...]:
+    """A floor beside a goal: the least any implementation on the same libraries does,
+    against the baseline, and the candidate against it. None: results of older runs."""
+    if floor is None:
         return ()
     return (
-        Figure(
-            "max requests/s, produce floor (aiohttp + aiokafka alone)",
-            _num(r["floor_rps"]),
-            _num(r["bare_rps"]),
-            _pct(r["floor_ratio"]),
-        ),
-        Figure(
-            "max requests/s, against that floor",
-            _num(r["full_rps"]),
-            _num(r["floor_rps"]),
-            _pct(r["full_rps"] / r["floor_rps"]),
-        ),
+        Figure(floor_name, _num(floor), _num(baseline), _pct(floor / baseline)),
+        Figure(candidate_name, _num(candidate), _num(floor), _pct(candidate / floor)),
     )
 
 
@@ -333,7 +331,13 @@ def pipeline_section(key: str, r: Record) -> Section:
                 _num(base),
                 _pct(r.get("ratio_clean")),
             ),
-            *_state_floor_figures(r),
+            *_floor_figures(
+                f"events/s, pass-through + {r.get('state_tables')} tables (Faust's floor for the state)",
+                "events/s to the replies topic, against that floor",
+                stages.get("state floor:forwarded", {}).get("events_per_s"),
+                base,
+                stages["pipeline:replies"]["events_per_s"],
+            ),
             Figure(
                 "worker CPU ms per event",
                 _num(worker_ms, 2),
@@ -348,28 +352,6 @@ def pipeline_section(key: str, r: Record) -> Section:
         ),
         details=("Events/s per stage, median and each round:", "", *_table(("case:stage", "events/s", "rounds"), rows)),
         **_provenance(r),
-    )
-
-
-def _state_floor_figures(r: Record) -> tuple[Figure, ...]:
-    """The pass-through with as many table writes per event as the pipeline makes: the
-    least Faust itself costs for that much state (absent from results of older runs)."""
-    floor = r["stages"].get("state floor:forwarded")
-    if floor is None:
-        return ()
-    return (
-        Figure(
-            f"events/s, pass-through + {r['state_tables']} tables (Faust's floor for the state)",
-            _num(floor["events_per_s"]),
-            _num(r["stages"]["pass-through:forwarded"]["events_per_s"]),
-            _pct(r["ratio_state_floor"]),
-        ),
-        Figure(
-            "events/s to the replies topic, against that floor",
-            _num(r["stages"]["pipeline:replies"]["events_per_s"]),
-            _num(floor["events_per_s"]),
-            _pct(r["ratio_to_state_floor"]),
-        ),
     )
 
 
