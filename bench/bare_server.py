@@ -3,7 +3,7 @@ answers `success`, with nothing else behind it; with `--kafka`, the same server 
 produces the body to the broker (acks=all) and waits for the acknowledgement first.
 
 Both run the way the ingress runs (`web.run_app` on a uvloop event loop, SO_REUSEPORT,
-access_log=None). The bare server is the issue's baseline: the difference to it is all the
+access_log=None). The bare server is the goals' baseline: the difference to it is all the
 ingress does. The producing server is the floor of any durable ingress built on aiohttp
 and aiokafka: one `send_and_wait` per callback, keyed by the query's openid, with the
 ingress's producer settings (acks=all, linger 0, `--one-record-batches` as with the
