@@ -18,12 +18,12 @@ from enum import Enum
 from functools import partial
 
 import faust
-from aiokafka import AIOKafkaProducer
 
 from app.ingress.batcher import RecordBatcher
+from app.ingress.broker_link import BrokerLink
 from app.ingress.metrics import IngressMetrics
 from app.ingress.partitioner import CachedPartitioner
-from app.record_batches import pack_one_record_batches
+from app.record_batches import batch_builders
 from app.ingress.spool import Spool, SpoolCorruptError
 from app.settings import Settings
 from app.topics import DELIVERIES, RAW_EVENTS, Delivery, RawEvent, user_key
@@ -45,17 +45,14 @@ class RawEventPublisher:
     def __init__(
         self, settings: Settings, bootstrap: str, spool: Spool | None = None, metrics: IngressMetrics | None = None
     ) -> None:
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id="wxstream-ingress",
-            acks="all",
-            enable_idempotence=False,
-            linger_ms=settings.kafka_linger_ms,
-            request_timeout_ms=int(settings.produce_timeout_s * 1000),
+        self._link = BrokerLink(bootstrap, "wxstream-ingress", settings.produce_timeout_s)
+        self._batcher = RecordBatcher(
+            self._link,
+            batch_builders(settings.one_record_batches),
+            CachedPartitioner(),
+            settings.produce_timeout_s,
+            linger_s=settings.kafka_linger_ms / 1000,
         )
-        if settings.one_record_batches:
-            pack_one_record_batches(self._producer)
-        self._batcher = RecordBatcher(self._producer, CachedPartitioner(), settings.produce_timeout_s)
         self._spool = spool
         self._metrics = metrics
         if spool is not None and metrics is not None:
@@ -69,7 +66,7 @@ class RawEventPublisher:
         self.broker_ok = False
 
     async def start(self) -> None:
-        await self._producer.start()
+        await self._link.start()
         self.broker_ok = True
         if self._spool is not None:
             self._update_depth()
@@ -81,8 +78,8 @@ class RawEventPublisher:
             self._drainer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._drainer
-        await self._batcher.close()
-        await self._producer.stop()  # flushes what is in flight
+        await self._batcher.close()  # waits for what is in flight
+        await self._link.close()
         await asyncio.gather(*self._unawaited, return_exceptions=True)
 
     @property
@@ -186,8 +183,8 @@ class RawEventPublisher:
         # All at once, so a batch costs about one round trip, not one per record: the
         # batcher keeps each partition's records in order and sends none of a partition
         # after one that failed, so a retry resends only what follows what was stored.
-        # Unbounded here: a record given up on would stay queued in the producer and a
-        # retry would queue a second copy. The producer fails it after its timeout.
+        # Unbounded here: a record given up on would stay queued in the batcher and a
+        # retry would queue a second copy. The link fails it after its timeout.
         sent = await asyncio.gather(
             *(self._batcher.send(RAW_EVENTS.name, record.key, record.value, bounded=False) for record in records),
             return_exceptions=True,

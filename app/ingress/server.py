@@ -99,11 +99,11 @@ def _open_or_set_aside(directory: Path, damaged: Path) -> Spool:
 async def _connect(
     settings: Settings, bootstrap: str, publisher: RawEventPublisher, waiter: ReplyWaiter, started: AsyncExitStack
 ) -> None:
-    """Create the topics, start the producer and the reply follower, each tried again until
-    the broker answers: an ingress started while the broker is away serves at once, and
-    its callbacks go to the spool until then."""
+    """Create the topics, connect the publisher and start the reply follower, each tried
+    again until the broker answers: an ingress started while the broker is away serves at
+    once, and its callbacks go to the spool until then."""
     await _until_done("create the topics", bootstrap, lambda: asyncio.to_thread(ensure_topics, settings, bootstrap))
-    await _until_done("start the producer", bootstrap, publisher.start)
+    await _until_done("connect the publisher", bootstrap, publisher.start)
     started.push_async_callback(publisher.stop)
     await _until_done("follow the replies", bootstrap, waiter.start)
     started.push_async_callback(waiter.stop)
@@ -162,7 +162,8 @@ def create_web_app(settings: Settings, accounts: Mapping[str, Account]) -> web.A
 
 
 def run_ingress(settings: Settings, accounts: Mapping[str, Account]) -> None:
-    """Serve until SIGTERM/SIGINT, then finish in-flight requests and flush the producer.
+    """Serve until SIGTERM/SIGINT, then finish in-flight requests and wait for the
+    broker to acknowledge what is in flight.
 
     The socket is opened with SO_REUSEPORT: several ingress processes (each with its own
     WXSTREAM_INGRESS_ID) can serve one port and the kernel spreads connections over them.

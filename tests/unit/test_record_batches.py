@@ -9,7 +9,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.record.memory_records import MemoryRecords
 
-from app.record_batches import pack_one_record_batches
+from app.record_batches import batch_builders, pack_one_record_batches
 
 BOOTSTRAP = "127.0.0.1:9"  # never connected to: nothing here starts the producer
 
@@ -71,3 +71,14 @@ async def test_producers_with_sequence_numbers_are_refused():
     async with producer_of(enable_idempotence=True) as producer:
         with pytest.raises(ValueError, match="without idempotence"):
             pack_one_record_batches(producer)
+
+
+@pytest.mark.parametrize(
+    ("one_record", "expected"), [(True, [[(b"a", b"1")], [(b"b", b"2")]]), (False, [[(b"a", b"1"), (b"b", b"2")]])]
+)
+def test_batch_builders_make_one_record_batches_or_kafkas_usual_ones(one_record, expected):
+    batch = batch_builders(one_record)()
+    for key, value in [(b"a", b"1"), (b"b", b"2")]:
+        batch.append(key=key, value=value, timestamp=None)
+
+    assert batches(batch._build()) == expected
