@@ -4,9 +4,9 @@ produces the body to the broker (acks=all) and waits for the acknowledgement fir
 
 Both run the way the ingress runs (`web.run_app` on a uvloop event loop, SO_REUSEPORT,
 access_log=None). The bare server is the goals' baseline: the difference to it is all the
-ingress does. The producing server is the floor of any durable ingress built on aiohttp
-and aiokafka: one `send_and_wait` per callback, keyed by the query's openid, with the
-ingress's producer settings (acks=all, linger 0, `--one-record-batches` as with the
+ingress does. The producing server is the floor of a durable ingress on aiohttp: each
+callback's body written, keyed by the query's openid, through the ingress's own write path
+(`RecordBatcher` over `BrokerLink`: acks=all, linger 0, `--one-record-batches` as with the
 embedded broker) and no verifying, decrypting, parsing, metrics or second record; the
 difference to it is what the ingress's own work costs.
 
@@ -20,11 +20,14 @@ from typing import AsyncIterator
 
 import uvloop
 from aiohttp import web
-from aiokafka import AIOKafkaProducer
 
-from app.record_batches import pack_one_record_batches
+from app.ingress.batcher import RecordBatcher
+from app.ingress.broker_link import BrokerLink
+from app.ingress.partitioner import CachedPartitioner
+from app.record_batches import batch_builders
 
-PRODUCER = web.AppKey("producer", AIOKafkaProducer)
+TIMEOUT_S = 5.0
+WRITER = web.AppKey("writer", RecordBatcher)
 TOPIC = web.AppKey("topic", str)
 
 
@@ -36,7 +39,7 @@ async def callback(request: web.Request) -> web.Response:
 async def produced_callback(request: web.Request) -> web.Response:
     body = await request.read()
     key = request.query.get("openid", "").encode("utf-8")
-    await request.app[PRODUCER].send_and_wait(request.app[TOPIC], body, key=key)
+    await request.app[WRITER].send(request.app[TOPIC], key, body)
     return web.Response(text="success")
 
 
@@ -51,15 +54,15 @@ def create_app(kafka: str | None = None, topic: str = "", one_record_batches: bo
     if kafka is not None:
         app[TOPIC] = topic
 
-        async def producer(app: web.Application) -> AsyncIterator[None]:
-            app[PRODUCER] = AIOKafkaProducer(bootstrap_servers=kafka, acks="all", enable_idempotence=False)
-            if one_record_batches:
-                pack_one_record_batches(app[PRODUCER])
-            await app[PRODUCER].start()
+        async def writer(app: web.Application) -> AsyncIterator[None]:
+            link = BrokerLink(kafka, "bench-floor", TIMEOUT_S)
+            await link.start()
+            app[WRITER] = RecordBatcher(link, batch_builders(one_record_batches), CachedPartitioner(), TIMEOUT_S)
             yield
-            await app[PRODUCER].stop()
+            await app[WRITER].close()
+            await link.close()
 
-        app.cleanup_ctx.append(producer)
+        app.cleanup_ctx.append(writer)
     return app
 
 

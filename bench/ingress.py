@@ -8,9 +8,9 @@ full     `wxstream ingress` as `wxstream up` runs it (settings from `Settings.to
          having no reply to give, hands the `deferred` delivery record over to the sender
          (written, not waited for), and answers.
 bare     bench/bare_server.py: the same aiohttp server setup answering `success` at once.
-floor    bench/bare_server.py --kafka: the bare server producing each body to the broker with
-         the ingress's producer settings and waiting for the acknowledgement: the least any
-         durable ingress on aiohttp and aiokafka does. Not a goal: it shows how much of the
+floor    bench/bare_server.py --kafka: the bare server writing each body to the broker through
+         the ingress's own write path and settings and waiting for the acknowledgement: the
+         least a durable ingress on aiohttp does. Not a goal: it shows how much of the
          distance to the bare server the durable write alone takes, on this machine.
 
 Load comes from a separate process (bench/load.py: prepared HTTP/1.1 requests over

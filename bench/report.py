@@ -266,7 +266,7 @@ def ingress_section(key: str, r: Record) -> Section:
                 _progress_down(full_lat["p99"], goals["full_p99_ms"]),
             ),
             *_floor_figures(
-                "max requests/s, produce floor (aiohttp + aiokafka alone)",
+                "max requests/s, produce floor (aiohttp + the durable write alone)",
                 "max requests/s, against that floor",
                 r.get("floor_rps"),
                 r["bare_rps"],

@@ -250,7 +250,7 @@ def _figures(section: report.Section) -> dict[str, tuple[str, str, str, str]]:
 
 def test_the_floors_are_shown_beside_the_goals_they_bound_and_older_results_go_without():
     ingress = _figures(report.ingress_section("ingress", INGRESS))
-    assert ingress["max requests/s, produce floor (aiohttp + aiokafka alone)"] == ("4,500", "9,000", "50%", "-")
+    assert ingress["max requests/s, produce floor (aiohttp + the durable write alone)"] == ("4,500", "9,000", "50%", "-")
     assert ingress["max requests/s, against that floor"] == ("1,500", "4,500", "33%", "-")
     page = report.render_markdown([report.ingress_section("ingress", INGRESS)], None)
     assert "| produce floor | - | 1.5 | 3.0 | 6.0 | - |" in page
