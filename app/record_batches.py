@@ -24,11 +24,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.producer.message_accumulator import BatchBuilder, MessageAccumulator
 from aiokafka.record.default_records import DefaultRecordBatchBuilder, DefaultRecordMetadata
 
+from app.settings import PRODUCER_BATCH_BYTES
+
 __all__ = ("OneRecordBatchBuilder", "batch_builders", "pack_one_record_batches")
 
 _MAGIC = 2  # record batch format v2, the only one aiokafka writes
 _NO_LIMIT = 1 << 30  # each inner batch holds one record; the limit applies to their sum
-BATCH_SIZE = 16384  # bytes a request carries per partition: aiokafka's default
 _UNCOMPRESSED = 0
 
 
@@ -96,7 +97,7 @@ def pack_one_record_batches(producer: AIOKafkaProducer) -> None:
     accumulator.create_builder = create_builder  # type: ignore[method-assign]
 
 
-def batch_builders(one_record_batches: bool, batch_size: int = BATCH_SIZE) -> Callable[[], BatchBuilder]:
+def batch_builders(one_record_batches: bool, batch_size: int = PRODUCER_BATCH_BYTES) -> Callable[[], BatchBuilder]:
     """Where empty batches come from, for a writer that builds its own requests: aiokafka's
     builders, of one-record batches (for the embedded broker) or of Kafka's usual ones."""
     builder = OneRecordBatchBuilder if one_record_batches else BatchBuilder
