@@ -25,6 +25,7 @@ from app.ingress.batcher import RecordBatcher
 from app.ingress.broker_link import BrokerLink
 from app.ingress.partitioner import CachedPartitioner
 from app.record_batches import batch_builders
+from bench import description
 
 TIMEOUT_S = 5.0
 WRITER = web.AppKey("writer", RecordBatcher)
@@ -67,7 +68,7 @@ def create_app(kafka: str | None = None, topic: str = "", one_record_batches: bo
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.bare_server", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.bare_server", description=description(__doc__))
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--kafka", metavar="HOST:PORT", help="produce each body to this broker before answering")

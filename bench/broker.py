@@ -39,6 +39,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from app.embedded.broker import start_broker
 from app.record_batches import pack_one_record_batches
 from app.settings import PRODUCER_BATCH_BYTES
+from bench import description
 from bench.timing import command_line, cpu_seconds, environment, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "broker.json"
@@ -169,7 +170,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.broker", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.broker", description=description(__doc__))
     parser.add_argument("--batches", type=int, default=20000, help="one-record batches in the loaded partition (default 20000)")
     parser.add_argument("--probes", type=int, default=100, help="round trips per case and round (default 100)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds, each case once per round; median (default 3)")

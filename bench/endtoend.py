@@ -62,6 +62,7 @@ from app.simulator.state import SimState
 from app.simulator.traffic import TrafficPlan, drive
 from app.stack import Stack
 from app.topics import CLEAN_EVENTS, RAW_EVENTS, REPLIES
+from bench import description
 from bench.echo_stack import echo_stack_settings
 from bench.load import percentile
 from bench.pipeline import CpuSamples, end_offsets, read_all
@@ -434,7 +435,7 @@ def _rates(text: str) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.endtoend", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.endtoend", description=description(__doc__))
     parser.add_argument(
         "--steps",
         type=_rates,

@@ -58,6 +58,7 @@ from app.embedded.process import ManagedProcess, free_port
 from app.kafka_admin import create_topics, ensure_topics
 from app.settings import Settings
 from app.topics import RAW_EVENTS
+from bench import description
 from bench.timing import environment, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ingress.json"
@@ -366,7 +367,7 @@ def report(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.ingress", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.ingress", description=description(__doc__))
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per case per round (default 5)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported (default 3)")
     parser.add_argument("--connections", type=int, default=32, help="client keep-alive connections (default 32)")

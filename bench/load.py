@@ -45,6 +45,7 @@ from urllib.parse import urlencode, urlsplit
 import uvloop
 
 from app.wechat import CallbackCodec
+from bench import description
 from bench.timing import cpu_seconds
 
 EXPECTED = b"success"
@@ -502,7 +503,7 @@ async def _run_all(targets: list[Target], args: argparse.Namespace, watch: CpuWa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.load", description=description(__doc__))
     parser.add_argument(
         "--target", action="append", required=True, metavar="NAME=URL", help="http://host:port/wechat/<account>"
     )

@@ -59,6 +59,7 @@ from app.clients.metrics import ModelMetrics, tokens_per_second
 from app.clients.triton import TEXT_OUTPUT, ModelClient, request_inputs
 from app.embedded.triton import start_triton
 from app.settings import Settings
+from bench import description
 from bench.load import summarize
 from bench.timing import Result, compare, environment, write_results
 
@@ -317,7 +318,7 @@ def report(latency: dict, throughput: dict, glm: dict | None, args: argparse.Nam
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.model_client", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.model_client", description=description(__doc__))
     parser.add_argument("--seconds", type=float, default=1.0, help="wall seconds per client per round (default 1.0)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of each measurement (default 5)")
     parser.add_argument(

@@ -30,6 +30,7 @@ from app.faust_app import App
 from app.worker import kafka_options
 from app.settings import Settings
 from app.topics import RAW_EVENTS
+from bench import description
 
 __all__ = ("APP_ID", "SINK", "create_app", "main")
 
@@ -64,7 +65,7 @@ def create_app(settings: Settings, source: str, sink: str, app_id: str = APP_ID,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.passthrough", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.passthrough", description=description(__doc__))
     parser.add_argument("--source", default=RAW_EVENTS.name, help=f"topic to read (default {RAW_EVENTS.name})")
     parser.add_argument("--sink", default=SINK, help=f"topic to write (default {SINK})")
     parser.add_argument("--app-id", default=APP_ID, help=f"Faust app id, i.e. consumer group (default {APP_ID})")

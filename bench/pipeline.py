@@ -67,6 +67,7 @@ from app.record_batches import pack_one_record_batches
 from app.settings import PRODUCER_BATCH_BYTES, Settings
 from app.topics import CLEAN_EVENTS, RAW_EVENTS, REPLIES, RawEvent, user_key
 from app.worker import APP_ID
+from bench import description
 from bench.timing import cpu_seconds, environment, write_results
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -597,7 +598,7 @@ def report(summary: dict[str, Any], args: argparse.Namespace, settings: Settings
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.pipeline", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.pipeline", description=description(__doc__))
     parser.add_argument("--events", type=int, default=3000, help="raw events per round (default 3000)")
     parser.add_argument(
         "--users", type=int, default=300, help="distinct users; events/users messages each (default 300)"

@@ -33,6 +33,7 @@ from app.settings import Settings
 from app.wechat import CallbackCodec, CallbackQuery
 from app.wechat.messages import TextMessage
 from app.wechat.signature import check_timestamp
+from bench import description
 from bench.timing import Result, compare, environment, write_results
 
 GOAL = 1.5
@@ -156,7 +157,7 @@ def report(results: dict[str, Result], *, seconds: float, rounds: int, body: byt
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.protocol", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.protocol", description=description(__doc__))
     parser.add_argument("--seconds", type=float, default=1.0, help="CPU seconds per case per round (default 1.0)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median is reported (default 5)")
     parser.add_argument("--check", action="store_true", help="exit 1 when the ratio misses the goal")

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from bench import description
+
 __all__ = ("Figure", "Series", "Chart", "Section", "sections", "render_markdown", "draw", "main")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -830,7 +832,7 @@ def write_page(results: dict[str, Record], docs: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=description(__doc__))
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results", help="results directory")
     parser.add_argument("--docs", type=Path, default=ROOT / "docs", help=f"where {PAGE} and {IMAGES}/ go")
     args = parser.parse_args(argv)
