@@ -19,6 +19,7 @@ what failed, so otherwise one user's records could reach the topic out of order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 from collections import deque
 from dataclasses import dataclass, field
@@ -187,8 +188,9 @@ class RecordBatcher:
         async def pause() -> None:
             try:
                 await asyncio.sleep(RETRY_BACKOFF_S)
-                if error.invalid_metadata:
-                    await self._link.refresh()
+                if error.invalid_metadata:  # bounded: a partition must not wait on metadata for ever
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._link.refresh(), self._timeout_s)
             finally:
                 self._held.discard(tp)
                 self._wake(tp)

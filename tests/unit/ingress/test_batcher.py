@@ -267,3 +267,24 @@ async def test_a_batch_waits_the_linger_for_more_records(link):
     assert request.batches == {("known", 0): [(b"\x00a", b"1"), (b"\x00b", b"2")]}
     request.ok()
     await asyncio.gather(first, second)
+
+
+async def test_metadata_that_never_comes_does_not_hold_a_partition_for_ever(link):
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def hanging_refresh() -> None:
+        await never
+
+    link.refresh = hanging_refresh
+    batcher = batcher_of(link, timeout_s=0.3)
+    sent = send(batcher, b"\x00a", bounded=False)
+
+    async def refuse_every_request() -> None:
+        while True:
+            (await link.requests.get()).answer.set_exception(KafkaConnectionError("connection lost"))
+
+    refusing = asyncio.ensure_future(refuse_every_request())
+    with pytest.raises(KafkaConnectionError):
+        await asyncio.wait_for(sent, 2)
+    await asyncio.wait_for(batcher.close(), 2)
+    refusing.cancel()
