@@ -82,12 +82,17 @@ async def test_an_answer_out_of_order_closes_the_connection_and_fails_every_requ
         connection.request(3, frame(3))
 
 
-async def test_a_request_unanswered_in_time_closes_the_connection(broker):
-    scripted, port = broker
-    connection = await BrokerConnection.open("127.0.0.1", port, timeout_s=0.1)
+async def two_requests(port: int, timeout_s: float, apart_s: float):
+    """A connection and two requests on it, sent `apart_s` apart."""
+    connection = await BrokerConnection.open("127.0.0.1", port, timeout_s=timeout_s)
     first = connection.request(1, frame(1))
-    await asyncio.sleep(0.05)
-    second = connection.request(2, frame(2))
+    await asyncio.sleep(apart_s)
+    return connection, first, connection.request(2, frame(2))
+
+
+async def test_a_request_unanswered_in_time_closes_the_connection(broker):
+    _, port = broker
+    connection, first, second = await two_requests(port, timeout_s=0.1, apart_s=0.05)
 
     with pytest.raises(RequestTimedOutError, match="within 0.1s"):
         await first
@@ -98,10 +103,7 @@ async def test_a_request_unanswered_in_time_closes_the_connection(broker):
 
 async def test_the_timer_follows_the_oldest_request_still_waiting(broker):
     scripted, port = broker
-    connection = await BrokerConnection.open("127.0.0.1", port, timeout_s=0.2)
-    first = connection.request(1, frame(1))
-    await asyncio.sleep(0.15)
-    second = connection.request(2, frame(2))
+    connection, first, second = await two_requests(port, timeout_s=0.2, apart_s=0.15)
     scripted.writer.write(scripted.answer(1))
 
     await first
