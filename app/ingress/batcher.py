@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import logging
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Protocol, Sequence
@@ -29,6 +30,8 @@ from aiokafka.errors import KafkaError, LeaderNotAvailableError
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 __all__ = ("RecordBatcher",)
+
+log = logging.getLogger("wxstream.ingress.batcher")
 
 RETRY_BACKOFF_S = 0.1  # before a batch refused for a passing reason is sent again
 
@@ -72,8 +75,10 @@ class RecordBatcher:
         partitioner: Partitioner,
         timeout_s: float,
         linger_s: float = 0.0,
+        on_retry: Callable[[TopicPartition, KafkaError], None] | None = None,
     ) -> None:
         self._link = link
+        self._on_retry = on_retry  # told of each batch about to be sent again
         self._new_batch = new_batch
         self._partitioner = partitioner
         self._timeout_s = timeout_s
@@ -184,6 +189,9 @@ class RecordBatcher:
             self._give_up(tp, error)
             return
         self._held.add(tp)
+        log.debug("sending %s-%d again after %s", tp[0], tp[1], error or type(error).__name__)
+        if self._on_retry is not None:
+            self._on_retry(tp, error)
 
         async def pause() -> None:
             try:

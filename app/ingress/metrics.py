@@ -41,6 +41,13 @@ class IngressMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.produce_retries = Counter(
+            "wxstream_ingress_produce_retries",
+            "Batches sent to the broker again after a passing failure, by the failure "
+            "(KafkaConnectionError, NotLeaderForPartitionError, RequestTimedOutError, ...).",
+            ["error"],
+            registry=self.registry,
+        )
         self.spool_depth = Gauge(
             "wxstream_ingress_spool_depth",
             "Accepted callbacks waiting in the local spool for the broker.",

@@ -52,6 +52,7 @@ class RawEventPublisher:
             CachedPartitioner(),
             settings.produce_timeout_s,
             linger_s=settings.kafka_linger_ms / 1000,
+            on_retry=self._count_retry,
         )
         self._spool = spool
         self._metrics = metrics
@@ -131,6 +132,10 @@ class RawEventPublisher:
         self._unawaited.discard(task)
         if not task.cancelled() and (error := task.exception()) is not None:
             log.warning("delivery record of %s (%s) not written: %s", delivery.reply_id, delivery.path, error or type(error).__name__)
+
+    def _count_retry(self, tp: tuple[str, int], error: Exception) -> None:
+        if self._metrics is not None:
+            self._metrics.produce_retries.labels(type(error).__name__).inc()
 
     async def _to_spool(self, key: bytes, value: bytes) -> Persisted:
         assert self._spool is not None

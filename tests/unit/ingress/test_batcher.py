@@ -288,3 +288,17 @@ async def test_metadata_that_never_comes_does_not_hold_a_partition_for_ever(link
         await asyncio.wait_for(sent, 2)
     await asyncio.wait_for(batcher.close(), 2)
     refusing.cancel()
+
+
+async def test_each_batch_sent_again_is_told_with_its_failure(link):
+    retried: list[tuple[tuple[str, int], str]] = []
+    batcher = RecordBatcher(
+        link, FakeBuilder, by_first_byte, 5.0, on_retry=lambda tp, error: retried.append((tp, type(error).__name__))
+    )  # type: ignore[arg-type]
+    sent = send(batcher, b"\x01a")
+    (await link.requests.get()).answer.set_exception(KafkaConnectionError("connection lost"))
+    (await link.requests.get()).answer.set_result({("known", 1): NotLeaderForPartitionError()})
+    (await link.requests.get()).ok()
+
+    await sent
+    assert retried == [(("known", 1), "KafkaConnectionError"), (("known", 1), "NotLeaderForPartitionError")]

@@ -9,6 +9,7 @@ import logging
 import threading
 
 import pytest
+from aiokafka.errors import KafkaConnectionError
 
 from app.ingress.metrics import IngressMetrics
 from app.ingress.publisher import Persisted, RawEventPublisher, record_json
@@ -140,6 +141,16 @@ async def test_the_spools_oldest_wait_is_a_metric(tmp_path):
         assert await publisher.publish(_event(1)) is Persisted.SPOOL
         await asyncio.sleep(0.05)
         assert metrics.registry.get_sample_value("wxstream_ingress_spool_oldest_age_seconds") >= 0.05
+
+
+async def test_batches_sent_again_are_counted_by_failure():
+    metrics = IngressMetrics()
+    publisher = RawEventPublisher(Settings.from_env({}), "127.0.0.1:9", metrics=metrics)
+
+    publisher._batcher._on_retry(("wxstream.events.raw.v1", 0), KafkaConnectionError("connection lost"))
+
+    sample = metrics.registry.get_sample_value("wxstream_ingress_produce_retries_total", {"error": "KafkaConnectionError"})
+    assert sample == 1
 
 
 async def test_a_batch_whose_ack_failed_is_not_sent_again_and_the_broker_counts_as_up(tmp_path, monkeypatch):
