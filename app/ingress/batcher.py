@@ -78,11 +78,11 @@ class RecordBatcher:
         on_retry: Callable[[TopicPartition, KafkaError], None] | None = None,
     ) -> None:
         self._link = link
-        self._on_retry = on_retry  # told of each batch about to be sent again
         self._new_batch = new_batch
         self._partitioner = partitioner
         self._timeout_s = timeout_s
         self._linger_s = linger_s
+        self._on_retry = on_retry  # told of each batch about to be sent again
         self._filling: dict[TopicPartition, _Batch] = {}
         self._waiting: dict[TopicPartition, deque[_Batch]] = {}  # not sent yet, or to be sent again
         self._held: set[TopicPartition] = set()  # a batch in flight, or waiting to be sent again
