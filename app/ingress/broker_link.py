@@ -135,12 +135,12 @@ class BrokerLink:
     """Writes record batches to the brokers that lead their partitions, acks=all."""
 
     def __init__(self, bootstrap: str, client_id: str, timeout_s: float) -> None:
-        self._client = AIOKafkaClient(
-            bootstrap_servers=bootstrap, client_id=client_id, request_timeout_ms=int(timeout_s * 1000)
-        )
         self._client_id = client_id
         self._timeout_s = timeout_s
         self._timeout_ms = int(timeout_s * 1000)
+        self._client = AIOKafkaClient(
+            bootstrap_servers=bootstrap, client_id=client_id, request_timeout_ms=self._timeout_ms
+        )
         self._connections: dict[int, BrokerConnection] = {}
         self._connecting: dict[int, asyncio.Task[BrokerConnection]] = {}
         self._correlation_id = 0
